@@ -1,0 +1,96 @@
+// selattn — loading a model and running sessions on it.
+//
+// One Model holds the weights and the compute backend; any number of Sessions
+// share it, each with its own KV cache and activations. A Session is used by
+// one thread at a time; different Sessions may run on different threads (they
+// take turns on the model's worker threads).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "selattn/config.h"
+
+namespace selattn {
+
+struct ModelOptions {
+  int n_threads = 0;  // worker threads for the CPU backend; 0 = all cores
+};
+
+// What `selattn inspect` prints.
+struct ModelInfo {
+  std::string path;                 // the model folder
+  std::string weights_dtype;        // dtype of the stored weights: "f32", "f16", "bf16" (or "mixed")
+  std::vector<std::string> weight_files;
+  int64_t n_params = 0;             // parameters, tied lm_head counted once
+  bool lm_head_tied = true;
+  std::size_t weight_bytes = 0;     // bytes of the f32 weights held in memory
+  std::size_t kv_bytes_per_token = 0;  // K and V, all layers, f32
+};
+
+class Model {
+ public:
+  // Loads a Hugging Face GPT-2 folder (config.json + model.safetensors, or a
+  // sharded model.safetensors.index.json). Throws Error naming the file and
+  // what was wrong; nothing is kept from a failed load.
+  static std::shared_ptr<const Model> load(const std::string& dir, const ModelOptions& options = {});
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const;
+  const ModelInfo& info() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct SessionOptions {
+  int n_ctx = 0;      // positions this session may hold; 0 = the model's n_positions
+  int n_batch = 256;  // tokens per forward pass when appending many at once
+};
+
+class Session {
+ public:
+  explicit Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  // Runs the tokens through the model after those already appended and
+  // returns the logits (V) of the last one. The span stays valid until the
+  // next call on this session. Throws Error on an empty list, a token id
+  // outside the vocabulary, or when the context would overflow, and the
+  // session is then unchanged. (An internal failure part-way through a long
+  // append, such as running out of memory, resets the session.)
+  std::span<const float> append(std::span<const int32_t> tokens);
+
+  // As append, and writes the logits of every token into all_logits
+  // (tokens.size() x V, row-major).
+  void append(std::span<const int32_t> tokens, std::span<float> all_logits);
+
+  // Logits of the last appended token (V); empty before the first append.
+  std::span<const float> logits() const;
+
+  int n_past() const;  // tokens appended since the last reset
+  int n_ctx() const;
+  std::size_t kv_bytes() const;  // bytes of K/V the cache holds for this session
+  void reset();
+
+  const Model& model() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace selattn

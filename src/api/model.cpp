@@ -1,0 +1,39 @@
+#include "api/model_impl.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "io/config.h"
+#include "io/file_util.h"
+#include "io/safetensors.h"
+
+namespace selattn {
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const ModelConfig& Model::config() const { return impl_->config; }
+const ModelInfo& Model::info() const { return impl_->info; }
+
+std::shared_ptr<const Model> Model::load(const std::string& dir, const ModelOptions& options) {
+  check(!dir.empty(), "model folder: expected a path, found an empty string");
+  check(dir_exists(dir), dir, ": model folder not found (expected a directory with config.json and model.safetensors)");
+  auto impl = std::make_unique<Impl>();
+  impl->config = load_model_config(join_path(dir, "config.json"));
+  WeightFiles files(dir);
+  impl->weights = load_gpt2_weights(files, impl->config);
+
+  const ModelConfig& c = impl->config;
+  ModelInfo& info = impl->info;
+  info.path = dir;
+  info.weight_files = files.paths();
+  info.weights_dtype = impl->weights.stored_dtype;
+  info.n_params = impl->weights.n_params;
+  info.lm_head_tied = impl->weights.lm_head.empty();
+  info.weight_bytes = impl->weights.bytes();
+  info.kv_bytes_per_token = static_cast<std::size_t>(c.n_layer) * 2 * c.n_embd * sizeof(float);
+  impl->backend = make_cpu_backend(options.n_threads);
+  log_info("loaded ", dir, ": ", c.n_layer, " layers, ", c.n_embd, " embd, ", info.n_params, " params (",
+           info.weights_dtype, ")");
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+}  // namespace selattn

@@ -1,0 +1,19 @@
+// What a Model holds; shared by the Session implementation.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+#include "model/gpt2_weights.h"
+#include "selattn/model.h"
+
+namespace selattn {
+
+struct Model::Impl {
+  ModelConfig config;
+  ModelInfo info;
+  Gpt2Weights weights;
+  std::unique_ptr<Backend> backend;
+};
+
+}  // namespace selattn

@@ -1,0 +1,153 @@
+// The CPU backend: the readable reference for every op. Loops are plain; the
+// only parallelism is over independent rows, output channels or heads.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "backend/backend.h"
+#include "core/thread_pool.h"
+
+namespace selattn {
+namespace {
+
+// Dot product with eight independent partial sums, so the compiler can keep
+// them in vector registers without reassociating a single sum (no -ffast-math).
+inline float dot(const float* a, const float* b, int n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+  }
+  float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int n_threads) : pool_(n_threads) {}
+
+  const char* name() const override { return "cpu"; }
+  int n_threads() const override { return pool_.n_threads(); }
+
+  void embedding_forward(float* out, const int32_t* tokens, const int32_t* positions, int T, const float* wte,
+                         const float* wpe, int C) override {
+    for (int t = 0; t < T; ++t) {
+      const float* te = wte + static_cast<int64_t>(tokens[t]) * C;
+      const float* pe = wpe + static_cast<int64_t>(positions[t]) * C;
+      float* o = out + static_cast<int64_t>(t) * C;
+      for (int c = 0; c < C; ++c) o[c] = te[c] + pe[c];
+    }
+  }
+
+  void layernorm_forward(float* out, const float* in, const float* weight, const float* bias, int T, int C,
+                         float eps) override {
+    pool_.parallel_for(T, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const float* x = in + t * C;
+        float* o = out + t * C;
+        // Two passes in double: the mean first, then the centred variance, as
+        // torch does, so large offsets do not cancel.
+        double mean = 0.0;
+        for (int c = 0; c < C; ++c) mean += x[c];
+        mean /= C;
+        double var = 0.0;
+        for (int c = 0; c < C; ++c) {
+          const double d = x[c] - mean;
+          var += d * d;
+        }
+        var /= C;
+        const float rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
+        const float m = static_cast<float>(mean);
+        for (int c = 0; c < C; ++c) o[c] = (x[c] - m) * rstd * weight[c] + bias[c];
+      }
+    });
+  }
+
+  void matmul_forward(float* out, const float* in, const float* weight, const float* bias, int T, int C,
+                      int OC) override {
+    // Parallel over output channels: each thread streams its slice of the
+    // weight once and reuses every row against all T inputs.
+    pool_.parallel_for(OC, [&](int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) {
+        const float* w = weight + o * C;
+        const float b = bias != nullptr ? bias[o] : 0.0f;
+        for (int t = 0; t < T; ++t) out[static_cast<int64_t>(t) * OC + o] = dot(in + static_cast<int64_t>(t) * C, w, C) + b;
+      }
+    });
+  }
+
+  void activation_forward(float* out, const float* in, int64_t n, Activation act) override {
+    pool_.parallel_for(n, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const float x = in[i];
+        switch (act) {
+          case Activation::kGeluTanh:
+            out[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+            break;
+          case Activation::kGeluErf:
+            out[i] = 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
+            break;
+          case Activation::kRelu:
+            out[i] = x > 0.0f ? x : 0.0f;
+            break;
+        }
+      }
+    });
+  }
+
+  void residual_forward(float* out, const float* a, const float* b, int64_t n) override {
+    for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+  }
+
+  void attention_forward(float* out, const float* q, int q_stride, const int32_t* q_pos, int T,
+                         std::span<const KvBlock> kv, int NH, int HS, float scale) override {
+    const int64_t C = static_cast<int64_t>(NH) * HS;
+    // One task per (token, head). Softmax is computed online (running max and
+    // sum, rescaling the accumulator when the max grows), so no scratch row
+    // of scores is needed whatever the number of slots.
+    pool_.parallel_for(static_cast<int64_t>(T) * NH, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int t = static_cast<int>(task / NH);
+        const int h = static_cast<int>(task % NH);
+        const float* qh = q + static_cast<int64_t>(t) * q_stride + static_cast<int64_t>(h) * HS;
+        float* oh = out + t * C + static_cast<int64_t>(h) * HS;
+        std::fill(oh, oh + HS, 0.0f);
+        float running_max = -std::numeric_limits<float>::infinity();
+        float running_sum = 0.0f;
+        for (const KvBlock& block : kv) {
+          for (int s = 0; s < block.n; ++s) {
+            const int32_t p = block.pos[s];
+            if (p < 0 || p > q_pos[t]) continue;
+            const float* kh = block.k + static_cast<int64_t>(s) * C + static_cast<int64_t>(h) * HS;
+            const float* vh = block.v + static_cast<int64_t>(s) * C + static_cast<int64_t>(h) * HS;
+            const float score = dot(qh, kh, HS) * scale;
+            if (score > running_max) {
+              const float rescale = std::exp(running_max - score);  // exp(-inf) = 0 on the first slot
+              running_sum *= rescale;
+              for (int i = 0; i < HS; ++i) oh[i] *= rescale;
+              running_max = score;
+            }
+            const float w = std::exp(score - running_max);
+            running_sum += w;
+            for (int i = 0; i < HS; ++i) oh[i] += w * vh[i];
+          }
+        }
+        // A query always sees itself, so running_sum >= 1 here.
+        const float inv = 1.0f / running_sum;
+        for (int i = 0; i < HS; ++i) oh[i] *= inv;
+      }
+    });
+  }
+
+ private:
+  ThreadPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<CpuBackend>(n_threads); }
+
+}  // namespace selattn

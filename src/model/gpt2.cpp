@@ -1,0 +1,68 @@
+#include "model/gpt2.h"
+
+#include <cmath>
+
+#include "core/check.h"
+
+namespace selattn {
+
+Gpt2Activations::Gpt2Activations(const ModelConfig& config, int max_tokens_) : max_tokens(max_tokens_) {
+  const std::size_t B = max_tokens_, C = config.n_embd;
+  x.resize(B * C);
+  ln.resize(B * C);
+  qkv.resize(B * 3 * C);
+  att.resize(B * C);
+  proj.resize(B * C);
+  fc.resize(B * config.n_inner);
+  positions.resize(B);
+}
+
+void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Weights& weights, KvCache& cache,
+                  Gpt2Activations& act, const int32_t* tokens, int T, bool all_logits, float* logits) {
+  const int C = config.n_embd, NH = config.n_head, HS = config.head_size(), I = config.n_inner;
+  const int V = config.vocab_size;
+  const int n_past = cache.n_past();
+  check(T > 0 && T <= act.max_tokens, "forward: expected 1..", act.max_tokens, " tokens, found ", T);
+  check(n_past + T <= cache.n_ctx(), "forward: ", T, " tokens after ", n_past, " exceed the context of ",
+        cache.n_ctx());
+  for (int t = 0; t < T; ++t) act.positions[t] = n_past + t;
+
+  try {
+    backend.embedding_forward(act.x.data(), tokens, act.positions.data(), T, weights.wte.data(), weights.wpe.data(),
+                              C);
+    for (int l = 0; l < config.n_layer; ++l) {
+      const Gpt2LayerWeights& w = weights.layers[l];
+      // Attention block: x += proj(attention(ln_1(x)))
+      backend.layernorm_forward(act.ln.data(), act.x.data(), w.ln1_w.data(), w.ln1_b.data(), T, C,
+                                config.layer_norm_epsilon);
+      backend.matmul_forward(act.qkv.data(), act.ln.data(), w.attn_w.data(), w.attn_b.data(), T, C, 3 * C);
+      const float* q = act.qkv.data();  // (T, 3C): q, k, v side by side per token
+      cache.store(l, q + C, q + 2 * C, 3 * C, T);
+      float scale = config.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(HS)) : 1.0f;
+      if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(l + 1);
+      backend.attention_forward(act.att.data(), q, 3 * C, act.positions.data(), T, cache.blocks(l), NH, HS, scale);
+      backend.matmul_forward(act.proj.data(), act.att.data(), w.attn_proj_w.data(), w.attn_proj_b.data(), T, C, C);
+      backend.residual_forward(act.x.data(), act.x.data(), act.proj.data(), static_cast<int64_t>(T) * C);
+      // MLP block: x += fc_proj(act(fc(ln_2(x))))
+      backend.layernorm_forward(act.ln.data(), act.x.data(), w.ln2_w.data(), w.ln2_b.data(), T, C,
+                                config.layer_norm_epsilon);
+      backend.matmul_forward(act.fc.data(), act.ln.data(), w.fc_w.data(), w.fc_b.data(), T, C, I);
+      backend.activation_forward(act.fc.data(), act.fc.data(), static_cast<int64_t>(T) * I, config.activation);
+      backend.matmul_forward(act.proj.data(), act.fc.data(), w.fc_proj_w.data(), w.fc_proj_b.data(), T, I, C);
+      backend.residual_forward(act.x.data(), act.x.data(), act.proj.data(), static_cast<int64_t>(T) * C);
+    }
+    // Final layernorm and the tied output projection, only on the rows wanted.
+    const int first = all_logits ? 0 : T - 1;
+    const int rows = T - first;
+    const float* x_rows = act.x.data() + static_cast<std::size_t>(first) * C;
+    backend.layernorm_forward(act.ln.data(), x_rows, weights.lnf_w.data(), weights.lnf_b.data(), rows, C,
+                              config.layer_norm_epsilon);
+    backend.matmul_forward(logits, act.ln.data(), weights.lm_head_data(), nullptr, rows, C, V);
+  } catch (...) {
+    cache.rollback();
+    throw;
+  }
+  cache.commit(T);
+}
+
+}  // namespace selattn

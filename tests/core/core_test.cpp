@@ -1,0 +1,73 @@
+// dtype conversion and the thread pool.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+#include "selattn/error.h"
+
+namespace selattn::test {
+namespace {
+
+TEST(DType, F16ToF32MatchesTheCompilerForEveryBitPattern) {
+  // _Float16 is the compiler's IEEE half: an independent reference.
+  int mismatches = 0;
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    const uint16_t h = static_cast<uint16_t>(bits);
+    _Float16 ref;
+    std::memcpy(&ref, &h, 2);
+    const float want = static_cast<float>(ref);
+    const float got = f16_to_f32(h);
+    if (std::isnan(want) ? !std::isnan(got) : std::memcmp(&want, &got, 4) != 0) ++mismatches;
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+TEST(DType, Bf16IsTheTopHalfOfF32) {
+  EXPECT_EQ(bf16_to_f32(0x3f80), 1.0f);
+  EXPECT_EQ(bf16_to_f32(0xc000), -2.0f);
+  EXPECT_TRUE(std::isinf(bf16_to_f32(0x7f80)));
+}
+
+TEST(DType, SafetensorsNames) {
+  EXPECT_EQ(dtype_from_safetensors_name("BF16"), DType::kBF16);
+  EXPECT_EQ(dtype_from_safetensors_name("F32"), DType::kF32);
+  EXPECT_EQ(dtype_from_safetensors_name("f32"), DType::kUnknown);
+  EXPECT_EQ(dtype_size(DType::kF16), 2u);
+  float out;
+  const int32_t x = 1;
+  EXPECT_THROW(convert_to_f32(&out, &x, DType::kI32, 1), Error);
+}
+
+TEST(ThreadPool, CoversEveryIndexOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 7, 1000}) {
+      std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+      pool.parallel_for(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+      });
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "threads " << threads << " n " << n;
+    }
+  }
+}
+
+TEST(ThreadPool, RethrowsAndStaysUsable) {
+  ThreadPool pool(2);
+  EXPECT_THROW(pool.parallel_for(100, [](int64_t b, int64_t) {
+    if (b > 0) throw Error("worker failed");
+  }),
+               Error);
+  std::atomic<int64_t> sum{0};
+  pool.parallel_for(100, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) sum += i;
+  });
+  EXPECT_EQ(sum.load(), 4950);
+}
+
+}  // namespace
+}  // namespace selattn::test

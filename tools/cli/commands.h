@@ -1,0 +1,15 @@
+// The subcommands of the `selattn` tool. Each registers its flags on the
+// CLI11 app and returns the function that runs it.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace selattn::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_inspect(CLI::App& app);
+
+}  // namespace selattn::cli
