@@ -11,5 +11,8 @@ namespace selattn::cli {
 using Runner = std::function<int()>;
 
 Runner add_inspect(CLI::App& app);
+Runner add_generate(CLI::App& app);
+Runner add_perplexity(CLI::App& app);
+Runner add_tokenize(CLI::App& app);
 
 }  // namespace selattn::cli

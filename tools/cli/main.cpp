@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
     auto runner = adder(app);
     commands.emplace_back(app.get_subcommands({})[before], std::move(runner));
   };
+  add(selattn::cli::add_generate);
+  add(selattn::cli::add_perplexity);
+  add(selattn::cli::add_tokenize);
   add(selattn::cli::add_inspect);
 
   try {

@@ -10,6 +10,7 @@ check that selattn computes the same.
   python3 tools/reference/make_model_fixtures.py            # writes tests/data/models
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -69,6 +70,58 @@ def save_dtype(model, folder, dtype, **kw):
     model.to(torch.float32)
 
 
+@torch.no_grad()
+def window_perplexity(model, tokens, bos, ctx):
+    """exp(mean NLL) over non-overlapping windows of ctx positions, each being
+    BOS followed by up to ctx - 1 text tokens; every text token is scored once."""
+    total, count, windows = 0.0, 0, 0
+    for start in range(0, len(tokens), ctx - 1):
+        chunk = tokens[start:start + ctx - 1]
+        ids = torch.tensor([[bos] + chunk])
+        logp = torch.log_softmax(model(ids).logits[0].double(), dim=-1)
+        total -= sum(float(logp[i, t]) for i, t in enumerate(chunk))
+        count += len(chunk)
+        windows += 1
+    return float(np.exp(total / count)), count, windows
+
+
+def tiny_tok(out):
+    """A model over the fixture tokenizer, for the text-in, text-out commands."""
+    from tokenizers import Tokenizer
+
+    data = os.path.join(out, "..")
+    tok = Tokenizer.from_file(os.path.join(data, "tokenizer", "tokenizer.json"))
+    vocab = tok.get_vocab_size(with_added_tokens=True)
+    bos = tok.token_to_id("<|endoftext|>")
+    m = build(23, vocab_size=vocab, n_positions=256, n_embd=64, n_layer=2, n_head=4, initializer_range=0.1,
+              bos_token_id=bos, eos_token_id=bos)
+    folder = os.path.join(out, "tiny-tok")
+    save_dtype(m, folder, torch.float32)
+    shutil.copy(os.path.join(data, "tokenizer", "tokenizer.json"), folder)
+    model = GPT2LMHeadModel.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
+
+    with open(os.path.join(data, "text", "sample.txt"), encoding="utf-8") as f:
+        text = f.read()
+    tokens = tok.encode(text).ids
+    result = {"magic": "selattn-golden", "version": 1, "text": "text/sample.txt", "n_tokens": len(tokens),
+              "perplexity": {}}
+    for ctx in (16, 64, 256):
+        ppl, count, windows = window_perplexity(model, tokens, bos, ctx)
+        result["perplexity"][str(ctx)] = {"perplexity": ppl, "tokens_scored": count, "windows": windows}
+        print(f"tiny-tok: ctx {ctx}: perplexity {ppl:.6f} over {count} tokens in {windows} windows")
+
+    prompt = "The lighthouse keeper"
+    ids = [bos] + tok.encode(prompt).ids
+    seq = list(ids)
+    with torch.no_grad():
+        for _ in range(24):
+            seq.append(int(torch.argmax(model(torch.tensor([seq])).logits[0, -1])))
+    result["greedy"] = {"prompt": prompt, "n": 24, "ids": seq[len(ids):],
+                        "text": tok.decode(seq[len(ids):], skip_special_tokens=False)}
+    with open(os.path.join(out, "tiny-tok.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1, ensure_ascii=False)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "models"))
@@ -110,6 +163,8 @@ def main():
     write_golden(os.path.join(out, "tiny-b-f32.golden"), g)
     print(f"tiny-b-f32: {len(tokens_b)} tokens, greedy min top-2 gap {gap:.4g}")
 
+    tiny_tok(out)
+
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(
             "# Fixture models\n\n"
@@ -121,6 +176,10 @@ def main():
             "| tiny-a-f32 / -f16 / -bf16 | 2 | 64 | 4 | 300 | 128 | `transformer.` names, lm_head tied (absent) |\n"
             "| tiny-a-sharded | 2 | 64 | 4 | 300 | 128 | bf16, `model.safetensors.index.json` + shards |\n"
             "| tiny-b-f32 | 3 | 48 | 3 | 257 | 64 | names without prefix, n_inner 100, untied lm_head |\n"
+            "| tiny-tok | 2 | 64 | 4 | 2000 | 256 | with the fixture tokenizer (tests/data/tokenizer); random weights |\n\n"
+            "`tiny-tok.json` holds transformers' perplexity of `tests/data/text/sample.txt` at several\n"
+            "window sizes and a greedy continuation as text: it checks `selattn perplexity` and\n"
+            "`selattn generate`. Its weights are random, so its text is gibberish by design.\n"
         )
 
 

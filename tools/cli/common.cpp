@@ -1,0 +1,124 @@
+#include "common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "selattn/error.h"
+
+namespace selattn::cli {
+
+std::string read_input_file(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream s;
+    s << std::cin.rdbuf();
+    return s.str();
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw Error(path + ": file not found");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open for reading");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string default_model_dir() {
+  if (const char* env = std::getenv("SELATTN_MODEL"); env != nullptr && *env != '\0') return env;
+  namespace fs = std::filesystem;
+  const fs::path models = SELATTN_MODELS_DIR;
+  std::error_code ec;
+  if (fs::is_directory(models, ec)) {
+    // The bundled selective-attention model: the folder whose name ends in -sa.
+    for (const auto& entry : fs::directory_iterator(models, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (entry.is_directory() && name.size() > 3 && name.ends_with("-sa") &&
+          fs::exists(entry.path() / "config.json")) {
+        return entry.path().string();
+      }
+    }
+  }
+  throw Error("no model given: pass -m DIR (a Hugging Face GPT-2 folder) or set SELATTN_MODEL; no bundled model "
+              "was found in " + models.string());
+}
+
+std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text, const std::string& source,
+                                 bool allow_special) {
+  try {
+    return tok.encode(text, allow_special);
+  } catch (const Error& e) {
+    throw Error(source + ": " + e.what());
+  }
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 4) {
+    bytes /= 1024.0;
+    ++u;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", bytes, units[u]);
+  return buf;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+Progress::Progress(std::string label, int64_t total)
+    : label_(std::move(label)), total_(total), start_(std::chrono::steady_clock::now()), last_draw_(start_),
+      tty_(isatty(STDERR_FILENO) != 0) {}
+
+void Progress::update(int64_t done) {
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
+  // Quiet for short runs; off a terminal, a line every 10 s instead of redraws.
+  if (elapsed < 1.0 || since_draw < (tty_ ? 0.2 : 10.0)) return;
+  last_draw_ = now;
+  const double frac = total_ > 0 ? static_cast<double>(done) / total_ : 1.0;
+  const int width = 30;
+  const int filled = static_cast<int>(frac * width);
+  std::string bar(filled, '=');
+  if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
+  const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
+  std::fprintf(stderr, "%s%s [%s] %3.0f%% (%lld/%lld, eta %.0f s)%s", tty_ ? "\r" : "", label_.c_str(), bar.c_str(),
+               100 * frac, static_cast<long long>(done), static_cast<long long>(total_), eta, tty_ ? "" : "\n");
+  std::fflush(stderr);
+  drawn_ = true;
+}
+
+void Progress::finish() {
+  if (drawn_ && tty_) std::fprintf(stderr, "\r\033[K");
+  drawn_ = false;
+}
+
+}  // namespace selattn::cli

@@ -1,0 +1,46 @@
+// Helpers shared by the subcommands: files, the default model, JSON text,
+// human-readable sizes and a progress bar.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "selattn/tokenizer.h"
+
+namespace selattn::cli {
+
+// The whole file, or "-" for standard input; Error naming the path otherwise.
+std::string read_input_file(const std::string& path);
+
+// The model to use when -m is not given: $SELATTN_MODEL, else the bundled
+// selective-attention model in models/. Error naming the flag when neither exists.
+std::string default_model_dir();
+
+// tok.encode(text), with errors (invalid UTF-8) naming where the text came from.
+std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text, const std::string& source,
+                                 bool allow_special);
+
+std::string json_escape(const std::string& s);  // with the quotes
+std::string human_bytes(double bytes);
+
+// Prints "label [=====>    ] 42% (eta 12 s)" on stderr, but only once the run has
+// lasted over a second, and redraws at most a few times a second.
+class Progress {
+ public:
+  Progress(std::string label, int64_t total);
+  void update(int64_t done);
+  void finish();  // clears the line if one was drawn
+
+ private:
+  std::string label_;
+  int64_t total_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  bool drawn_ = false;
+  bool tty_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start);
+
+}  // namespace selattn::cli

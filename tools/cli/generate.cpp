@@ -1,0 +1,162 @@
+// `selattn generate`: a prompt in, tokens streamed out.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "common.h"
+#include "kv_flags.h"
+#include "selattn/selattn.h"
+#include "stop_strings.h"
+
+namespace selattn::cli {
+namespace {
+
+struct GenerateArgs {
+  std::string model, prompt, file;
+  int n_predict = 128;
+  int ctx = 0;
+  int threads = 0;
+  SamplerParams sampling;
+  int64_t seed = -1;
+  std::vector<std::string> stops;
+  bool ignore_eos = false, truncate = false, special = false, no_echo = false;
+  KvFlags kv;
+};
+
+void print(const std::string& s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+int run_generate(const GenerateArgs& a) {
+  if (a.n_predict < 0) throw Error("-n: expected a number of tokens >= 0, found " + std::to_string(a.n_predict));
+  SamplerParams sp = a.sampling;
+  sp.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
+  validate_sampler_params(sp);
+
+  const std::string dir = a.model.empty() ? default_model_dir() : a.model;
+  const KvCacheOptions kv = kv_options(a.kv);
+  auto model = Model::load(dir, model_options(a.kv, a.threads));
+  const ModelConfig& config = model->config();
+  const Tokenizer tok = Tokenizer::load(dir);
+  if (tok.vocab_size() > config.vocab_size) {
+    throw Error(dir + ": the tokenizer has " + std::to_string(tok.vocab_size()) + " tokens but the model only " +
+                std::to_string(config.vocab_size));
+  }
+  const int ctx = a.ctx == 0 ? config.n_positions : a.ctx;
+  if (ctx < 2 || ctx > config.n_positions) {
+    throw Error("-c/--ctx-size: expected 2.." + std::to_string(config.n_positions) + " (the model's n_positions), found " +
+                std::to_string(a.ctx));
+  }
+
+  const std::string prompt = a.file.empty() ? a.prompt : read_input_file(a.file);
+  const std::vector<int32_t> prompt_ids = encode_text(tok, prompt, a.file.empty() ? "-p" : a.file, a.special);
+  const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
+  if (bos < 0) throw Error(dir + ": neither config.json (bos_token_id) nor the tokenizer names a BOS token");
+  std::vector<int32_t> tokens = {bos};
+  tokens.insert(tokens.end(), prompt_ids.begin(), prompt_ids.end());
+  std::string echo = prompt;
+  if (static_cast<int>(tokens.size()) > ctx) {
+    if (!a.truncate) {
+      throw Error("the prompt is " + std::to_string(tokens.size()) + " tokens with BOS, more than the context of " +
+                  std::to_string(ctx) + "; pass --truncate to keep its tail, or a larger -c (up to " +
+                  std::to_string(config.n_positions) + ")");
+    }
+    // Keep the tail, leaving room to generate (up to half the context).
+    const int room = std::min(a.n_predict, ctx / 2);
+    const std::size_t keep = static_cast<std::size_t>(ctx - 1 - room);
+    std::vector<int32_t> tail(prompt_ids.end() - static_cast<std::ptrdiff_t>(keep), prompt_ids.end());
+    std::fprintf(stderr, "selattn: warning: prompt truncated from %zu to its last %zu tokens to fit the context of %d\n",
+                 prompt_ids.size(), keep, ctx);
+    tokens.assign(1, bos);
+    tokens.insert(tokens.end(), tail.begin(), tail.end());
+    echo = tok.decode(tail);
+  }
+
+  SessionOptions so;
+  so.n_ctx = ctx;
+  so.kv = kv;
+  Session session(model, so);
+  Sampler sampler(sp, config.vocab_size);
+  sampler.accept(tokens);
+  StreamDecoder decoder(tok);
+  StopStrings stops(a.stops);
+  if (!a.no_echo) print(echo);
+
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  std::span<const float> logits = session.append(tokens);
+  const double prompt_s = seconds_since(t0);
+
+  const auto t1 = clock::now();
+  int generated = 0;
+  std::string reason = "length (-n)";
+  while (generated < a.n_predict) {
+    const int32_t next = sampler.sample(logits);
+    ++generated;
+    if (next == config.eos_token_id && !a.ignore_eos) {
+      reason = "end of text";
+      break;
+    }
+    print(stops.push(decoder.push(next)));
+    if (stops.stopped()) {
+      reason = "stop string";
+      break;
+    }
+    if (generated == a.n_predict) break;
+    if (session.n_past() >= ctx) {
+      reason = "context full (" + std::to_string(ctx) + " positions)";
+      break;
+    }
+    logits = session.append(std::span<const int32_t>(&next, 1));
+  }
+  print(stops.push(decoder.flush()));
+  print(stops.flush());
+  print("\n");
+  const double gen_s = seconds_since(t1);
+
+  std::fprintf(stderr, "\n");
+  std::fprintf(stderr, "prompt:    %zu tokens (with BOS) in %.3f s, %.1f tok/s\n", tokens.size(), prompt_s,
+               prompt_s > 0 ? tokens.size() / prompt_s : 0.0);
+  std::fprintf(stderr, "generated: %d tokens in %.3f s, %.1f tok/s; stopped by %s\n", generated, gen_s,
+               gen_s > 0 ? generated / gen_s : 0.0, reason.c_str());
+  const KvStats st = session.kv_stats();
+  std::fprintf(stderr, "positions: %d of %d\n", session.n_past(), ctx);
+  std::fprintf(stderr, "%s", kv_stats_text(st, kv.policy, st.peak_kv_bytes).c_str());
+  std::fprintf(stderr, "seed:      %llu\n", static_cast<unsigned long long>(sp.seed));
+  return 0;
+}
+
+}  // namespace
+
+Runner add_generate(CLI::App& app) {
+  auto a = std::make_shared<GenerateArgs>();
+  auto* cmd = app.add_subcommand("generate", "Generate text from a prompt, streaming tokens to stdout");
+  cmd->add_option("-m,--model", a->model, "Model folder (default: the bundled selective-attention model)");
+  auto* p = cmd->add_option("-p,--prompt", a->prompt, "Prompt text (empty: start from BOS)");
+  cmd->add_option("-f,--file", a->file, "Read the prompt from a file ('-' for stdin)")->excludes(p);
+  cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")->capture_default_str();
+  cmd->add_option("-c,--ctx-size", a->ctx, "Context size in positions (default: the model's n_positions)");
+  cmd->add_option("--temp", a->sampling.temperature, "Temperature; 0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", a->sampling.top_k, "Top-k; 0 = off")->capture_default_str();
+  cmd->add_option("--top-p", a->sampling.top_p, "Top-p in (0, 1]; 1 = off")->capture_default_str();
+  cmd->add_option("--min-p", a->sampling.min_p, "Min-p in [0, 1); 0 = off")->capture_default_str();
+  cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "Repetition penalty; 1 = off")->capture_default_str();
+  cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "Tokens the penalty looks back over")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Random seed (default: random, printed at the end)");
+  cmd->add_option("--stop", a->stops, "Stop when this text appears (repeatable)");
+  cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-text token");
+  cmd->add_flag("--truncate", a->truncate, "Keep the tail of a prompt longer than the context (with a warning)");
+  cmd->add_flag("--special", a->special, "Recognise special tokens such as <|endoftext|> written in the prompt");
+  cmd->add_flag("--no-echo", a->no_echo, "Do not print the prompt before the generated text");
+  add_kv_flags(cmd, a->kv);
+  return [a] { return run_generate(*a); };
+}
+
+}  // namespace selattn::cli

@@ -1,0 +1,34 @@
+// The KV cache flags shared by `generate` and `perplexity`, and how KV
+// statistics are printed.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "selattn/kv.h"
+#include "selattn/model.h"
+
+namespace selattn::cli {
+
+struct KvFlags {
+  std::string policy = "none";
+  int budget = 0;           // --kv-budget: one for all layers
+  std::string budgets;      // --kv-budgets a,b,c: one per layer
+  int page_size = 16;
+  int recent = -1;
+  int sinks = 4;
+  double memory_limit_mib = 0;
+};
+
+void add_kv_flags(CLI::App* cmd, KvFlags& flags);
+
+// Throws Error naming the flag on a bad value.
+KvCacheOptions kv_options(const KvFlags& flags);
+ModelOptions model_options(const KvFlags& flags, int n_threads);
+
+// "KV cache: policy selective, 96 of 8192 token slots (sum_l B_l / L x N = 85.3x less), ..."
+std::string kv_stats_text(const KvStats& stats, KvPolicy policy, std::size_t peak_kv_bytes);
+std::string kv_stats_json(const KvStats& stats, KvPolicy policy, std::size_t peak_kv_bytes);
+
+}  // namespace selattn::cli

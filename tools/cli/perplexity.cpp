@@ -1,0 +1,87 @@
+// `selattn perplexity`: exp(mean NLL) of a text over fixed windows.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "common.h"
+#include "kv_flags.h"
+#include "selattn/selattn.h"
+
+namespace selattn::cli {
+namespace {
+
+struct PerplexityArgs {
+  std::string model, file;
+  int ctx = 0;
+  int threads = 0;
+  int n_batch = 256;
+  bool json = false;
+  KvFlags kv;
+};
+
+int run_perplexity(const PerplexityArgs& a) {
+  const std::string dir = a.model.empty() ? default_model_dir() : a.model;
+  const KvCacheOptions kv = kv_options(a.kv);
+  auto model = Model::load(dir, model_options(a.kv, a.threads));
+  const ModelConfig& config = model->config();
+  const int ctx = a.ctx == 0 ? config.n_positions : a.ctx;
+  if (ctx < 2 || ctx > config.n_positions) {
+    throw Error("--ctx: expected 2.." + std::to_string(config.n_positions) + " (the model's n_positions), found " +
+                std::to_string(ctx));
+  }
+  const Tokenizer tok = Tokenizer::load(dir);
+  const std::string text = read_input_file(a.file);
+  const auto tokens = encode_text(tok, text, a.file, false);
+  if (tokens.empty()) throw Error(a.file + ": the text is empty: nothing to score");
+  const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
+  if (bos < 0) throw Error(dir + ": neither config.json (bos_token_id) nor the tokenizer names a BOS token");
+
+  Progress progress("perplexity", static_cast<int64_t>(tokens.size()));
+  PerplexityOptions options;
+  options.ctx = ctx;
+  options.n_batch = a.n_batch;
+  options.kv = kv;
+  options.progress = [&](int64_t done, int64_t) { progress.update(done); };
+  const auto t0 = std::chrono::steady_clock::now();
+  const PerplexityResult r = evaluate_perplexity(model, tokens, bos, options);
+  const double secs = seconds_since(t0);
+  progress.finish();
+
+  const double tps = secs > 0 ? r.tokens_scored / secs : 0.0;
+  if (a.json) {
+    std::printf(
+        "{\"model\": %s, \"file\": %s, \"ctx\": %d, \"perplexity\": %.10g, \"nll_mean\": %.10g, "
+        "\"tokens_scored\": %lld, \"windows\": %d, \"partial_window_tokens\": %d, \"seconds\": %.3f, "
+        "\"tokens_per_second\": %.1f, \"kv\": %s}\n",
+        json_escape(dir).c_str(), json_escape(a.file).c_str(), r.ctx, r.perplexity, r.nll_mean,
+        static_cast<long long>(r.tokens_scored), r.windows, r.partial_window_tokens, secs, tps,
+        kv_stats_json(r.kv, kv.policy, r.peak_kv_bytes).c_str());
+    return 0;
+  }
+  std::printf("perplexity: %.4f (mean NLL %.4f nats) over %lld tokens\n", r.perplexity, r.nll_mean,
+              static_cast<long long>(r.tokens_scored));
+  std::printf("windows:    %d of %d positions (BOS + %d tokens)", r.windows, r.ctx, r.ctx - 1);
+  if (r.partial_window_tokens > 0) std::printf("; the last is partial, %d tokens", r.partial_window_tokens);
+  std::printf("\nspeed:      %.1f tokens/s (%.2f s)\n", tps, secs);
+  std::printf("%s", kv_stats_text(r.kv, kv.policy, r.peak_kv_bytes).c_str());
+  return 0;
+}
+
+}  // namespace
+
+Runner add_perplexity(CLI::App& app) {
+  auto a = std::make_shared<PerplexityArgs>();
+  auto* cmd = app.add_subcommand("perplexity", "Perplexity of a text file over non-overlapping windows");
+  cmd->add_option("-m,--model", a->model, "Model folder (default: the bundled selective-attention model)");
+  cmd->add_option("-f,--file", a->file, "Text file to score ('-' for stdin)")->required();
+  cmd->add_option("-c,--ctx", a->ctx, "Positions per window, BOS included (default: n_positions)");
+  cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
+  cmd->add_option("-b,--batch", a->n_batch, "Tokens per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", a->json, "Print one JSON object instead of text");
+  add_kv_flags(cmd, a->kv);
+  return [a] { return run_perplexity(*a); };
+}
+
+}  // namespace selattn::cli
