@@ -14,11 +14,14 @@
 #include <vector>
 
 #include "selattn/config.h"
+#include "selattn/kv.h"
 
 namespace selattn {
 
 struct ModelOptions {
-  int n_threads = 0;  // worker threads for the CPU backend; 0 = all cores
+  int n_threads = 0;          // worker threads for the CPU backend; 0 = all cores
+  int kv_page_size = 16;      // token slots per KV page (the pool is shared by all sessions)
+  std::size_t kv_memory_limit = 0;  // most bytes of KV pages in use at once, all sessions; 0 = no limit
 };
 
 // What `selattn inspect` prints.
@@ -57,6 +60,7 @@ class Model {
 struct SessionOptions {
   int n_ctx = 0;      // positions this session may hold; 0 = the model's n_positions
   int n_batch = 256;  // tokens per forward pass when appending many at once
+  KvCacheOptions kv;  // eviction policy and per-layer budgets
 };
 
 class Session {
@@ -83,7 +87,13 @@ class Session {
 
   int n_past() const;  // tokens appended since the last reset
   int n_ctx() const;
-  std::size_t kv_bytes() const;  // bytes of K/V the cache holds for this session
+  std::size_t kv_bytes() const;  // bytes of K/V pages this session holds
+  KvStats kv_stats() const;
+  // Positions evicted from a layer since the last reset, in order.
+  std::vector<int32_t> kv_evicted(int layer) const;
+  // The accumulated selection score f of a live position in a layer; NaN when
+  // it is not live. Tracked for selective models and the selective policy.
+  float kv_selection_score(int layer, int32_t pos) const;
   void reset();
 
   const Model& model() const;

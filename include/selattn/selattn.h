@@ -3,5 +3,9 @@
 
 #include "selattn/config.h"
 #include "selattn/error.h"
+#include "selattn/kv.h"
 #include "selattn/log.h"
 #include "selattn/model.h"
+#include "selattn/perplexity.h"
+#include "selattn/sampling.h"
+#include "selattn/tokenizer.h"

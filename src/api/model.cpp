@@ -30,7 +30,10 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const ModelOpti
   info.lm_head_tied = impl->weights.lm_head.empty();
   info.weight_bytes = impl->weights.bytes();
   info.kv_bytes_per_token = static_cast<std::size_t>(c.n_layer) * 2 * c.n_embd * sizeof(float);
+  check(options.kv_page_size >= 1 && options.kv_page_size <= 4096, "KV page size: expected 1..4096 slots, found ",
+        options.kv_page_size);
   impl->backend = make_cpu_backend(options.n_threads);
+  impl->kv_pool = std::make_unique<KvPagePool>(options.kv_page_size, c.n_embd, options.kv_memory_limit);
   log_info("loaded ", dir, ": ", c.n_layer, " layers, ", c.n_embd, " embd, ", info.n_params, " params (",
            info.weights_dtype, ")");
   return std::shared_ptr<const Model>(new Model(std::move(impl)));

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "backend/backend.h"
+#include "kv/kv_page_pool.h"
 #include "model/gpt2_weights.h"
 #include "selattn/model.h"
 
@@ -14,6 +15,7 @@ struct Model::Impl {
   ModelInfo info;
   Gpt2Weights weights;
   std::unique_ptr<Backend> backend;
+  std::unique_ptr<KvPagePool> kv_pool;  // shared by every session; thread-safe
 };
 
 }  // namespace selattn

@@ -2,20 +2,60 @@
 
 #include "api/model_impl.h"
 #include "core/check.h"
-#include "kv/contiguous_kv_cache.h"
+#include "core/log.h"
+#include "kv/paged_kv_cache.h"
 #include "model/gpt2.h"
 
 namespace selattn {
+namespace {
+
+// Budgets as given (one for all layers, or one per layer), else the model's
+// calibrated ones, else none. Policy none ignores budgets.
+std::vector<int> resolve_budgets(const KvCacheOptions& kv, const ModelConfig& config) {
+  if (kv.policy == KvPolicy::kNone) return {};
+  std::vector<int> b = kv.budgets.empty() ? config.kv_budgets : kv.budgets;
+  if (b.empty()) {
+    fail("KV policy ", kv_policy_name(kv.policy), " needs budgets: pass one per layer (", config.n_layer,
+         ") or one for all; the model has no calibrated kv_budgets");
+  }
+  if (b.size() == 1) b.assign(config.n_layer, b[0]);
+  check(static_cast<int>(b.size()) == config.n_layer, "KV budgets: expected 1 or ", config.n_layer,
+        " values (one per layer), found ", b.size());
+  for (std::size_t l = 0; l < b.size(); ++l) {
+    check(b[l] >= 1, "KV budget of layer ", l, ": expected at least 1 token, found ", b[l]);
+  }
+  return b;
+}
+
+PagedKvCacheConfig cache_config(const ModelConfig& config, int n_ctx, const KvCacheOptions& kv) {
+  PagedKvCacheConfig c;
+  c.n_layer = config.n_layer;
+  c.n_embd = config.n_embd;
+  c.n_ctx = n_ctx;
+  c.selective_model = config.selective.enabled;
+  c.selection_head = config.selective.selection_head;
+  c.options = kv;
+  c.options.budgets = resolve_budgets(kv, config);
+  check(kv.sinks >= 0, "KV sinks: expected >= 0, found ", kv.sinks);
+  check(kv.recent >= -1, "KV recent window: expected >= 0, found ", kv.recent);
+  if (kv.policy == KvPolicy::kSelective && !config.selective.enabled) {
+    log_warn("the model was not trained with selective attention: selective eviction ranks tokens by head ",
+             config.selective.selection_head, "'s accumulated scores, which it never learned to use");
+  }
+  return c;
+}
+
+}  // namespace
 
 struct Session::Impl {
-  Impl(std::shared_ptr<const Model> m, int n_ctx, int n_batch)
+  Impl(std::shared_ptr<const Model> m, int n_ctx, int n_batch, const KvCacheOptions& kv)
       : model(std::move(m)),
-        cache(model->config().n_layer, n_ctx, model->config().n_embd),
-        act(model->config(), n_batch),
+        cache(*model->impl().kv_pool, cache_config(model->config(), n_ctx, kv)),
+        act(model->config(), n_batch, cache.max_slots()),
         last_logits(model->config().vocab_size) {}
 
   std::shared_ptr<const Model> model;
-  ContiguousKvCache cache;
+  PagedKvCache cache;
   Gpt2Activations act;
   std::vector<float> last_logits;  // (V)
   bool has_logits = false;
@@ -51,8 +91,9 @@ struct Session::Impl {
         done += T;
       }
     } catch (...) {
-      // Input was validated above, so this is an internal failure (memory,
-      // say) part-way through; earlier chunks may have committed. Start clean.
+      // Input was validated above, so this is a failure part-way through (the
+      // KV memory limit, say); earlier chunks may have committed and tokens
+      // may have been evicted. Start clean.
       cache.reset();
       has_logits = false;
       throw;
@@ -68,7 +109,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
         " outside [0, n_positions = ", n_positions, "] (0 means n_positions)");
   check(options.n_batch > 0, "Session: n_batch must be positive, found ", options.n_batch);
   const int n_ctx = options.n_ctx == 0 ? n_positions : options.n_ctx;
-  impl_ = std::make_unique<Impl>(std::move(model), n_ctx, std::min(options.n_batch, n_ctx));
+  impl_ = std::make_unique<Impl>(std::move(model), n_ctx, std::min(options.n_batch, n_ctx), options.kv);
 }
 
 Session::~Session() = default;
@@ -94,7 +135,21 @@ std::span<const float> Session::logits() const {
 
 int Session::n_past() const { return impl_->cache.n_past(); }
 int Session::n_ctx() const { return impl_->cache.n_ctx(); }
-std::size_t Session::kv_bytes() const { return impl_->cache.bytes_used(); }
+std::size_t Session::kv_bytes() const { return impl_->cache.stats().kv_bytes; }
+KvStats Session::kv_stats() const { return impl_->cache.stats(); }
+
+std::vector<int32_t> Session::kv_evicted(int layer) const {
+  check(layer >= 0 && layer < impl_->cache.n_layer(), "kv_evicted: layer ", layer, " out of range [0, ",
+        impl_->cache.n_layer(), ")");
+  return impl_->cache.evicted(layer);
+}
+
+float Session::kv_selection_score(int layer, int32_t pos) const {
+  check(layer >= 0 && layer < impl_->cache.n_layer(), "kv_selection_score: layer ", layer, " out of range [0, ",
+        impl_->cache.n_layer(), ")");
+  return impl_->cache.f_of(layer, pos);
+}
+
 void Session::reset() {
   impl_->cache.reset();
   impl_->has_logits = false;

@@ -40,15 +40,27 @@ class Backend {
   // out (n) = a (n) + b (n); out may equal a
   virtual void residual_forward(float* out, const float* a, const float* b, int64_t n) = 0;
 
-  // Causal multi-head attention over a KV cache.
+  // Causal multi-head attention of T queries over a layer's cache slots
+  // (plain attention: kv.f is ignored; used when nothing is evicted).
   // q (T, q_stride): head h of token t at q + t * q_stride + h * HS
-  // q_pos (T): positions of the queries; a cached slot is visible to query t
-  //   when 0 <= slot pos <= q_pos[t]
-  // kv: the layer's blocks, K and V (n, C)
-  // out (T, C)
-  // scale: multiplies q.k (1/sqrt(HS) for GPT-2)
+  // q_pos (T): positions of the queries; slot s is visible to query t when
+  //   0 <= kv.pos[s] <= q_pos[t]
+  // out (T, C); scale multiplies q.k (1/sqrt(HS) for GPT-2)
   virtual void attention_forward(float* out, const float* q, int q_stride, const int32_t* q_pos, int T,
-                                 std::span<const KvBlock> kv, int NH, int HS, float scale) = 0;
+                                 const KvLayerView& kv, int NH, int HS, float scale) = 0;
+
+  // One query at position q_pos over the layer's slots, selective attention
+  // included: every head's logit for slot s is q.k * scale - kv.f[s] (when
+  // kv.f is set); slots with 0 <= pos <= q_pos are visible.
+  // out (C), q (C)
+  // sel_logits (kv.n_slots()): when not null, head sel_head's q.k * scale per
+  //   visible slot (before subtracting f; 0 elsewhere), for the f update
+  // attention (kv.n_slots()): when not null, softmax probabilities summed over
+  //   heads per slot (0 where not visible), for h2o
+  // scratch (NH, kv.n_slots())
+  virtual void attention_step_forward(float* out, const float* q, int32_t q_pos, const KvLayerView& kv, int NH,
+                                      int HS, float scale, int sel_head, float* sel_logits, float* attention,
+                                      float* scratch) = 0;
 };
 
 // The CPU backend with `n_threads` workers (<= 0: all cores).

@@ -1,23 +1,28 @@
-// The KV cache interface the model is written against. A cache holds, per
-// layer, K and V rows for some set of positions; the attention op reads them
-// as a list of blocks, so a contiguous cache (one block per layer) and a paged
-// one (one block per page) look the same to it.
+// The KV cache interface the model is written against. Per layer, a cache
+// holds K and V rows in slots; the attention ops read them through a
+// KvLayerView, a list of pages of page_size slots with per-slot metadata, so
+// slot order never matters (GPT-2's K/V already carry their position).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "selattn/kv.h"
+
 namespace selattn {
 
-// A run of cache slots of one layer. Slot s holds K and V for all heads at
-// position pos[s]; pos[s] < 0 marks an empty slot (a hole left by eviction or
-// a page not yet filled).
-struct KvBlock {
-  const float* k = nullptr;      // (n, C), row stride C
-  const float* v = nullptr;      // (n, C), row stride C
-  const int32_t* pos = nullptr;  // (n)
-  int n = 0;
+struct KvPage {
+  const float* k = nullptr;  // (page_size, C); null when the page is not held
+  const float* v = nullptr;  // (page_size, C)
+};
+
+struct KvLayerView {
+  std::span<const KvPage> pages;
+  int page_size = 0;
+  const int32_t* pos = nullptr;  // (pages.size() * page_size): position per slot, -1 = empty
+  const float* f = nullptr;      // (same): selection score to subtract from logits; null when off
+  int n_slots() const { return static_cast<int>(pages.size()) * page_size; }
 };
 
 class KvCache {
@@ -28,25 +33,37 @@ class KvCache {
   virtual int n_embd() const = 0;  // C
   virtual int n_ctx() const = 0;   // positions this cache may hold
   virtual int n_past() const = 0;  // positions committed so far
+  virtual int max_slots() const = 0;  // most slots a layer's view can have
 
-  // Stores K and V of T new tokens of one layer at positions
-  // n_past() .. n_past() + T - 1. k and v are (T, C) with row stride `stride`.
-  // The rows are visible through blocks() at once; n_past() moves only at commit().
+  // True when attention must run one query at a time (scores to accumulate or
+  // tokens to evict); false when every layer keeps everything and plain
+  // causal attention over the whole pass is exact.
+  virtual bool needs_steps() const = 0;
+
+  // What the per-step attention must hand back to end_step.
+  virtual int selection_head() const = 0;   // head whose logits feed f; -1 when f is not tracked
+  virtual bool wants_attention() const = 0;  // summed softmax probabilities (h2o)
+
+  // Batched path (needs_steps() false): stores K and V of T tokens of one
+  // layer at positions n_past() .. n_past() + T - 1; k and v are (T, C) with
+  // row stride `stride`.
   virtual void store(int layer, const float* k, const float* v, int stride, int T) = 0;
 
-  // Every slot of the layer, stored-but-uncommitted ones included.
-  virtual std::span<const KvBlock> blocks(int layer) const = 0;
+  // Per-step path: stores one token's K and V (C) at `pos` with f = 0 ...
+  virtual void store_step(int layer, const float* k, const float* v, int32_t pos) = 0;
+  // ... and, once its query has attended, updates the scores and evicts down
+  // to the budget. sel_logits (view slots): the selection head's q.k * scale
+  // per slot, when selection_head() >= 0; attention (view slots): softmax
+  // probabilities summed over heads, when wants_attention().
+  virtual void end_step(int layer, int32_t pos, const float* sel_logits, const float* attention) = 0;
 
-  // Ends a forward pass of T tokens whose rows every layer has stored.
+  virtual KvLayerView view(int layer) const = 0;
+
+  // Ends a forward pass of T tokens that every layer has stored.
   virtual void commit(int T) = 0;
-
-  // Drops stored-but-uncommitted rows (a forward pass that failed).
-  virtual void rollback() = 0;
-
   virtual void reset() = 0;
 
-  virtual std::size_t bytes_used() const = 0;       // K/V bytes holding live rows
-  virtual std::size_t bytes_allocated() const = 0;  // K/V bytes reserved
+  virtual KvStats stats() const = 0;
 };
 
 }  // namespace selattn

@@ -13,7 +13,8 @@ namespace selattn {
 
 // Activation buffers for passes of up to B tokens, allocated once.
 struct Gpt2Activations {
-  Gpt2Activations(const ModelConfig& config, int max_tokens);
+  // max_slots: the most cache slots a layer's view can have (KvCache::max_slots()).
+  Gpt2Activations(const ModelConfig& config, int max_tokens, int max_slots);
   int max_tokens;                 // B
   std::vector<float> x;           // (B, C) residual stream
   std::vector<float> ln;          // (B, C) layernorm output
@@ -22,12 +23,14 @@ struct Gpt2Activations {
   std::vector<float> proj;        // (B, C) projection back into the residual
   std::vector<float> fc;          // (B, n_inner)
   std::vector<int32_t> positions; // (B)
+  std::vector<float> sel_logits;  // (S) selection head's logits per slot, one step
+  std::vector<float> attention;   // (S) probabilities summed over heads, one step
+  std::vector<float> scratch;     // (NH, S) per-head logits of one step
 };
 
 // Runs T tokens (T <= act.max_tokens) at positions cache.n_past() ... through
 // the model, storing their K/V in the cache and committing them.
 // logits: (T, V) when all_logits, else (1, V) for the last token only.
-// On an exception the cache is rolled back to where it was.
 void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Weights& weights, KvCache& cache,
                   Gpt2Activations& act, const int32_t* tokens, int T, bool all_logits, float* logits);
 

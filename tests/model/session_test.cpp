@@ -163,7 +163,9 @@ TEST(Session, ContextLimits) {
   s.append(four);
   EXPECT_EQ(s.n_past(), 4);
   EXPECT_THROW(s.append(std::span<const int32_t>(four.data(), 1)), Error);
-  EXPECT_EQ(s.kv_bytes(), 4 * model->info().kv_bytes_per_token);
+  // Four tokens fit one page of 16 slots: K and V of 16 x 64 floats.
+  EXPECT_EQ(s.kv_stats().page_size, 16);
+  EXPECT_EQ(s.kv_bytes(), 2u * 16 * 64 * sizeof(float) * model->config().n_layer);
   s.reset();
   EXPECT_EQ(s.n_past(), 0);
   EXPECT_TRUE(s.logits().empty());

@@ -25,6 +25,9 @@ inline float dot(const float* a, const float* b, int n) {
 
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
 
+// Below this many multiply-adds (slots x C) a step runs on the calling thread.
+constexpr int64_t kInlineStepWork = 1 << 15;
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int n_threads) : pool_(n_threads) {}
@@ -103,11 +106,11 @@ class CpuBackend final : public Backend {
   }
 
   void attention_forward(float* out, const float* q, int q_stride, const int32_t* q_pos, int T,
-                         std::span<const KvBlock> kv, int NH, int HS, float scale) override {
+                         const KvLayerView& kv, int NH, int HS, float scale) override {
     const int64_t C = static_cast<int64_t>(NH) * HS;
     // One task per (token, head). Softmax is computed online (running max and
     // sum, rescaling the accumulator when the max grows), so no scratch row
-    // of scores is needed whatever the number of slots.
+    // of scores is needed however many slots there are.
     pool_.parallel_for(static_cast<int64_t>(T) * NH, [&](int64_t begin, int64_t end) {
       for (int64_t task = begin; task < end; ++task) {
         const int t = static_cast<int>(task / NH);
@@ -117,12 +120,14 @@ class CpuBackend final : public Backend {
         std::fill(oh, oh + HS, 0.0f);
         float running_max = -std::numeric_limits<float>::infinity();
         float running_sum = 0.0f;
-        for (const KvBlock& block : kv) {
-          for (int s = 0; s < block.n; ++s) {
-            const int32_t p = block.pos[s];
+        for (std::size_t page = 0; page < kv.pages.size(); ++page) {
+          const KvPage& pg = kv.pages[page];
+          if (pg.k == nullptr) continue;
+          for (int s = 0; s < kv.page_size; ++s) {
+            const int32_t p = kv.pos[page * kv.page_size + s];
             if (p < 0 || p > q_pos[t]) continue;
-            const float* kh = block.k + static_cast<int64_t>(s) * C + static_cast<int64_t>(h) * HS;
-            const float* vh = block.v + static_cast<int64_t>(s) * C + static_cast<int64_t>(h) * HS;
+            const float* kh = pg.k + static_cast<int64_t>(s) * C + static_cast<int64_t>(h) * HS;
+            const float* vh = pg.v + static_cast<int64_t>(s) * C + static_cast<int64_t>(h) * HS;
             const float score = dot(qh, kh, HS) * scale;
             if (score > running_max) {
               const float rescale = std::exp(running_max - score);  // exp(-inf) = 0 on the first slot
@@ -140,6 +145,69 @@ class CpuBackend final : public Backend {
         for (int i = 0; i < HS; ++i) oh[i] *= inv;
       }
     });
+  }
+
+  void attention_step_forward(float* out, const float* q, int32_t q_pos, const KvLayerView& kv, int NH, int HS,
+                              float scale, int sel_head, float* sel_logits, float* attention,
+                              float* scratch) override {
+    const int64_t C = static_cast<int64_t>(NH) * HS;
+    const int n = kv.n_slots();
+    auto head = [&](int64_t begin, int64_t end) {
+      for (int64_t h = begin; h < end; ++h) {
+        const float* qh = q + h * HS;
+        float* row = scratch + h * n;  // logits, then probabilities
+        float max_logit = -std::numeric_limits<float>::infinity();
+        for (std::size_t page = 0; page < kv.pages.size(); ++page) {
+          const KvPage& pg = kv.pages[page];
+          for (int s = 0; s < kv.page_size; ++s) {
+            const int slot = static_cast<int>(page) * kv.page_size + s;
+            const int32_t p = kv.pos[slot];
+            if (pg.k == nullptr || p < 0 || p > q_pos) {
+              row[slot] = -std::numeric_limits<float>::infinity();
+              if (h == sel_head && sel_logits != nullptr) sel_logits[slot] = 0.0f;
+              continue;
+            }
+            const float a = dot(qh, pg.k + s * C + h * HS, HS) * scale;
+            if (h == sel_head && sel_logits != nullptr) sel_logits[slot] = a;
+            row[slot] = kv.f != nullptr ? a - kv.f[slot] : a;
+            max_logit = std::max(max_logit, row[slot]);
+          }
+        }
+        float sum = 0.0f;
+        for (int slot = 0; slot < n; ++slot) {
+          row[slot] = std::exp(row[slot] - max_logit);  // exp(-inf) = 0 for hidden slots
+          sum += row[slot];
+        }
+        const float inv = 1.0f / sum;
+        float* oh = out + h * HS;
+        std::fill(oh, oh + HS, 0.0f);
+        for (std::size_t page = 0; page < kv.pages.size(); ++page) {
+          const KvPage& pg = kv.pages[page];
+          if (pg.v == nullptr) continue;
+          for (int s = 0; s < kv.page_size; ++s) {
+            const int slot = static_cast<int>(page) * kv.page_size + s;
+            row[slot] *= inv;
+            if (row[slot] == 0.0f) continue;
+            const float w = row[slot];
+            const float* vh = pg.v + s * C + h * HS;
+            for (int i = 0; i < HS; ++i) oh[i] += w * vh[i];
+          }
+        }
+      }
+    };
+    // Thread hand-off costs more than a short row of slots: run small steps inline.
+    if (static_cast<int64_t>(n) * C < kInlineStepWork) {
+      head(0, NH);
+    } else {
+      pool_.parallel_for(NH, head);
+    }
+    if (attention != nullptr) {
+      for (int slot = 0; slot < n; ++slot) {
+        float total = 0.0f;
+        for (int h = 0; h < NH; ++h) total += scratch[static_cast<int64_t>(h) * n + slot];
+        attention[slot] = total;
+      }
+    }
   }
 
  private:

@@ -1,0 +1,38 @@
+// Fixed-size pages of K/V memory shared by every session of a model. A page
+// holds K and V of page_size tokens for all heads of one layer:
+// K (page_size, C) followed by V (page_size, C).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace selattn {
+
+class KvPagePool {
+ public:
+  // limit_bytes: most bytes of pages in use at once; 0 = no limit.
+  KvPagePool(int page_size, int n_embd, std::size_t limit_bytes);
+
+  // A page, reused from the free list or newly allocated. Throws Error naming
+  // the limit when it would be exceeded.
+  float* kv_page_alloc();
+  void kv_page_free(float* page);
+
+  int page_size() const { return page_size_; }
+  std::size_t page_bytes() const { return page_floats_ * sizeof(float); }
+  std::size_t pages_in_use() const;
+  std::size_t pages_allocated() const;
+  std::size_t limit_bytes() const { return limit_bytes_; }
+
+ private:
+  int page_size_;
+  std::size_t page_floats_;
+  std::size_t limit_bytes_;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<float[]>> pages_;  // every page ever allocated
+  std::vector<float*> free_;
+};
+
+}  // namespace selattn

@@ -1,0 +1,214 @@
+#include "kv/paged_kv_cache.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/check.h"
+#include "kv/eviction.h"
+
+namespace selattn {
+
+PagedKvCache::PagedKvCache(KvPagePool& pool, const PagedKvCacheConfig& c)
+    : pool_(pool),
+      n_embd_(c.n_embd),
+      n_ctx_(c.n_ctx),
+      page_size_(pool.page_size()),
+      policy_(c.options.policy),
+      sinks_(c.options.sinks),
+      selection_head_(c.selection_head) {
+  check(c.n_layer > 0 && c.n_ctx > 0 && c.n_embd > 0, "KV cache: expected positive sizes, found n_layer ", c.n_layer,
+        ", n_ctx ", c.n_ctx, ", n_embd ", c.n_embd);
+  const auto& budgets = c.options.budgets;
+  check(budgets.empty() || static_cast<int>(budgets.size()) == c.n_layer, "KV budgets: expected one per layer (",
+        c.n_layer, "), found ", budgets.size());
+  for (int b : budgets) check(b >= 1, "KV budget: expected at least 1 token per layer, found ", b);
+  check(c.options.sinks >= 0, "KV sinks: expected >= 0, found ", c.options.sinks);
+  check(c.options.recent >= -1, "KV recent window: expected >= 0 (or -1 for half the budget), found ",
+        c.options.recent);
+  const bool evicts = policy_ != KvPolicy::kNone && !budgets.empty();
+  track_f_ = c.selective_model || policy_ == KvPolicy::kSelective;
+  subtract_f_ = c.selective_model;
+  needs_steps_ = track_f_ || evicts;
+  // A layer never holds more than n_ctx tokens, plus one page of slack for
+  // holes: a new page is taken only when every held page is full.
+  max_pages_ = (c.n_ctx + page_size_ - 1) / page_size_ + 1;
+  const std::size_t slots = static_cast<std::size_t>(max_pages_) * page_size_;
+  layers_.resize(c.n_layer);
+  for (int l = 0; l < c.n_layer; ++l) {
+    Layer& L = layers_[l];
+    L.budget = evicts ? budgets[l] : 0;
+    L.pages.assign(max_pages_, nullptr);
+    L.page_views.assign(max_pages_, KvPage{});
+    L.page_live.assign(max_pages_, 0);
+    L.pos.assign(slots, -1);
+    L.f.assign(slots, 0.0f);
+    L.attention.assign(slots, 0.0f);
+    L.evicted.reserve(c.n_ctx);
+  }
+  // h2o's default recent window is half of each layer's budget; resolved per
+  // layer at eviction time, so keep -1 here.
+  recent_ = c.options.recent;
+}
+
+PagedKvCache::~PagedKvCache() { reset(); }
+
+int PagedKvCache::take_slot(Layer& L) {
+  for (int p = 0; p < max_pages_; ++p) {
+    if (L.pages[p] == nullptr || L.page_live[p] == page_size_) continue;
+    for (int s = 0; s < page_size_; ++s) {
+      if (L.pos[p * page_size_ + s] < 0) return p * page_size_ + s;
+    }
+  }
+  for (int p = 0; p < max_pages_; ++p) {
+    if (L.pages[p] != nullptr) continue;
+    L.pages[p] = pool_.kv_page_alloc();
+    L.page_views[p] = KvPage{L.pages[p], L.pages[p] + static_cast<std::size_t>(page_size_) * n_embd_};
+    L.pages_held++;
+    L.peak_pages = std::max(L.peak_pages, L.pages_held);
+    return p * page_size_;
+  }
+  fail("KV cache: a layer ran out of page-table entries (", max_pages_, " pages of ", page_size_,
+       " slots for n_ctx ", n_ctx_, ")");
+}
+
+void PagedKvCache::write_slot(Layer& L, int slot, const float* k, const float* v, int32_t pos) {
+  const int p = slot / page_size_, s = slot % page_size_;
+  float* page = L.pages[p];
+  const std::size_t C = n_embd_;
+  std::memcpy(page + s * C, k, C * sizeof(float));
+  std::memcpy(page + (static_cast<std::size_t>(page_size_) + s) * C, v, C * sizeof(float));
+  L.pos[slot] = pos;
+  L.f[slot] = 0.0f;
+  L.attention[slot] = 0.0f;
+  L.page_live[p]++;
+  L.live++;
+  L.peak_live = std::max(L.peak_live, L.live);
+}
+
+void PagedKvCache::free_slot(Layer& L, int slot) {
+  const int p = slot / page_size_;
+  L.pos[slot] = -1;
+  L.f[slot] = 0.0f;
+  L.attention[slot] = 0.0f;
+  L.live--;
+  if (--L.page_live[p] == 0) {  // an empty page goes back at once
+    pool_.kv_page_free(L.pages[p]);
+    L.pages[p] = nullptr;
+    L.page_views[p] = KvPage{};
+    L.pages_held--;
+  }
+}
+
+void PagedKvCache::store(int layer, const float* k, const float* v, int stride, int T) {
+  check(layer >= 0 && layer < n_layer(), "KV cache: layer ", layer, " out of range [0, ", n_layer(), ")");
+  check(n_past_ + T <= n_ctx_, "KV cache: ", T, " new tokens after ", n_past_, " exceed n_ctx ", n_ctx_);
+  Layer& L = layers_[layer];
+  for (int t = 0; t < T; ++t) {
+    write_slot(L, take_slot(L), k + static_cast<std::size_t>(t) * stride, v + static_cast<std::size_t>(t) * stride,
+               n_past_ + t);
+  }
+}
+
+void PagedKvCache::store_step(int layer, const float* k, const float* v, int32_t pos) {
+  check(layer >= 0 && layer < n_layer(), "KV cache: layer ", layer, " out of range [0, ", n_layer(), ")");
+  check(pos >= 0 && pos < n_ctx_, "KV cache: position ", pos, " outside the context of ", n_ctx_);
+  Layer& L = layers_[layer];
+  write_slot(L, take_slot(L), k, v, pos);
+}
+
+void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, const float* attention) {
+  Layer& L = layers_[layer];
+  const int n = max_slots();
+  if (track_f_) {
+    // f_j += max(0, A[sel, t, j]) for every cached j but BOS and t itself.
+    for (int s = 0; s < n; ++s) {
+      const int32_t p = L.pos[s];
+      if (p <= 0 || p == pos) continue;
+      L.f[s] += std::max(0.0f, sel_logits[s]);
+    }
+  }
+  if (policy_ == KvPolicy::kH2O) {
+    for (int s = 0; s < n; ++s) {
+      if (L.pos[s] >= 0) L.attention[s] += attention[s];
+    }
+  }
+  if (L.budget == 0) return;
+  const int recent = recent_ >= 0 ? recent_ : L.budget / 2;
+  while (L.live > L.budget) {
+    const EvictionInputs in{L.pos, L.f, L.attention, pos, recent, sinks_};
+    const int victim = kv_choose_victim(policy_, in);
+    if (victim < 0) break;  // only protected tokens left (BOS under a budget of 0)
+    L.evicted.push_back(L.pos[victim]);
+    free_slot(L, victim);
+  }
+}
+
+KvLayerView PagedKvCache::view(int layer) const {
+  const Layer& L = layers_[layer];
+  KvLayerView v;
+  v.pages = L.page_views;
+  v.page_size = page_size_;
+  v.pos = L.pos.data();
+  v.f = subtract_f_ ? L.f.data() : nullptr;
+  return v;
+}
+
+void PagedKvCache::commit(int T) { n_past_ += T; }
+
+void PagedKvCache::reset() {
+  for (Layer& L : layers_) {
+    for (int p = 0; p < max_pages_; ++p) {
+      if (L.pages[p] != nullptr) pool_.kv_page_free(L.pages[p]);
+      L.pages[p] = nullptr;
+      L.page_views[p] = KvPage{};
+      L.page_live[p] = 0;
+    }
+    std::fill(L.pos.begin(), L.pos.end(), -1);
+    std::fill(L.f.begin(), L.f.end(), 0.0f);
+    std::fill(L.attention.begin(), L.attention.end(), 0.0f);
+    L.evicted.clear();
+    L.live = L.peak_live = L.pages_held = L.peak_pages = 0;
+  }
+  n_past_ = 0;
+}
+
+float PagedKvCache::f_of(int layer, int32_t pos) const {
+  const Layer& L = layers_[layer];
+  for (int s = 0; s < max_slots(); ++s) {
+    if (L.pos[s] == pos) return L.f[s];
+  }
+  return std::numeric_limits<float>::quiet_NaN();
+}
+
+KvStats PagedKvCache::stats() const {
+  KvStats st;
+  st.page_size = page_size_;
+  st.n_ctx = n_ctx_;
+  const std::size_t page_bytes = pool_.page_bytes();
+  // position (int32), f and attention score (f32) per slot of a held page
+  const std::size_t meta_per_slot = sizeof(int32_t) + 2 * sizeof(float);
+  for (const Layer& L : layers_) {
+    KvLayerStats ls;
+    ls.budget = L.budget;
+    ls.live = L.live;
+    ls.peak_live = L.peak_live;
+    ls.pages = L.pages_held;
+    ls.peak_pages = L.peak_pages;
+    ls.kv_bytes = static_cast<std::size_t>(L.pages_held) * page_bytes;
+    ls.meta_bytes = static_cast<std::size_t>(L.pages_held) * page_size_ * meta_per_slot;
+    st.layers.push_back(ls);
+    st.live += L.live;
+    st.budget_sum += L.budget > 0 ? std::min(L.budget, n_ctx_) : n_ctx_;
+    st.pages += L.pages_held;
+    st.peak_pages += L.peak_pages;
+    st.kv_bytes += ls.kv_bytes;
+    st.meta_bytes += ls.meta_bytes;
+  }
+  st.full_context = static_cast<int64_t>(layers_.size()) * n_ctx_;
+  st.peak_kv_bytes = static_cast<std::size_t>(st.peak_pages) * page_bytes;
+  return st;
+}
+
+}  // namespace selattn

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Export a trainer checkpoint to a Hugging Face GPT-2 folder (DESIGN.md section 4).
+
+    python3 tools/train/export.py --ckpt tools/train/runs/NAME-sa/ckpt.pt --out models/NAME-sa
+
+Writes config.json, model.safetensors (f16 by default; Conv1D weights [in, out], no
+lm_head since it is tied), tokenizer.json, vocab.json, merges.txt, tokenizer_config.json
+and a README.md model card. Then verifies: transformers.GPT2LMHeadModel loads the folder
+and its logits equal the trainer's on the same exported weights with selective attention
+switched off (for an SA model this checks the weight mapping; HF has no SA).
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import GPT, GPTConfig, num_params  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def hf_tensors(model, dtype):
+    out = {}
+    for name, t in model.state_dict().items():
+        t = t.detach()
+        if name.endswith(CONV1D):
+            t = t.t()                       # nn.Linear [out, in] -> Conv1D [in, out]
+        out[name] = t.to(dtype).contiguous()
+    return out
+
+
+def hf_config(cfg: GPTConfig):
+    c = {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+        "vocab_size": cfg.vocab_size, "n_positions": cfg.n_positions, "n_ctx": cfg.n_positions,
+        "n_embd": cfg.n_embd, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_inner": None,
+        "activation_function": "gelu_new", "layer_norm_epsilon": cfg.layer_norm_epsilon,
+        "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "initializer_range": 0.02,
+        "bos_token_id": 0, "eos_token_id": 0, "tie_word_embeddings": True,
+        "scale_attn_weights": True, "torch_dtype": "float32",
+    }
+    if cfg.selective:
+        c["selective_attention"] = {"enabled": True, "selection_head": cfg.selection_head}
+    return c
+
+
+def last_val(run_dir):
+    path = os.path.join(run_dir, "val.csv")
+    if not os.path.exists(path):
+        return None
+    rows = list(csv.DictReader(open(path)))
+    return rows[-1] if rows else None
+
+
+def model_card(out, cfg, ck, dtype_name, nparams):
+    a = ck["args"]
+    v = last_val(os.path.dirname(os.path.abspath(ck["_path"])))
+    sa = f"yes, selection head {cfg.selection_head}" if cfg.selective else "no (baseline)"
+    lines = [
+        f"# {os.path.basename(os.path.abspath(out))}",
+        "",
+        "GPT-2 architecture trained by selattn's tools/train (see tools/train/README.md).",
+        "",
+        "| field | value |", "| --- | --- |",
+        f"| selective attention | {sa} |",
+        f"| memory loss eps | {a.get('mem_eps', 0.0)} (tau = 1) |",
+        f"| layers / heads / d_model | {cfg.n_layer} / {cfg.n_head} / {cfg.n_embd} |",
+        f"| n_positions | {cfg.n_positions} |",
+        f"| vocab | {cfg.vocab_size} byte-level BPE, `<|endoftext|>` = 0 = BOS = EOS |",
+        f"| parameters | {nparams / 1e6:.2f} M |",
+        f"| training tokens | {ck['extra']['tokens_seen']:,} ({ck['step']} steps of {a['batch']} x {a['seq_len']}) |",
+        f"| optimizer | AdamW lr {a['lr']} -> {a['min_lr']} cosine, warmup {a['warmup']}, wd {a['weight_decay']}, clip {a['grad_clip']} |",
+        f"| precision | train {'bf16 autocast' if a['bf16'] else 'f32'}; weights stored {dtype_name} |",
+        f"| data seed / init seed | {a['data_seed']} / {a['seed']} |",
+        f"| training time | {ck['extra']['train_seconds'] / 3600:.2f} h CPU |",
+    ]
+    if a.get("init_from"):
+        w = torch.load(a["init_from"], map_location="cpu", weights_only=False) if os.path.exists(a["init_from"]) else None
+        if w:
+            lines.append(f"| warm start | {w['extra']['tokens_seen']:,} tokens at T={w['args']['seq_len']} "
+                         f"({w['extra']['train_seconds'] / 3600:.2f} h) before the tokens above |")
+    if v:
+        lines.append(f"| validation loss (trainer, T={a['seq_len']}, first {a['eval_seqs']} windows) | "
+                     f"{float(v['val_loss']):.4f} (ppl {float(v['val_ppl']):.2f}) |")
+    lines += ["", "Training data: English text from Debian packages, built by tools/train/build_corpus.py; "
+              "sources and licences in tools/train/README.md. Held-out texts: models/data/validation.txt and "
+              "models/data/calibration.txt.", ""]
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def verify(out, model, dtype):
+    from transformers import GPT2LMHeadModel
+    hf = GPT2LMHeadModel.from_pretrained(out, torch_dtype=torch.float32).eval()
+    plain = GPT(GPTConfig(**{**model.cfg.to_dict(), "selective": False})).eval()
+    # the trainer model with the exported (rounded) weights, SA off
+    sd = {k: v.float() for k, v in model.state_dict().items()}
+    rounded = {k: t.float().t() if k.endswith(CONV1D) else t.float()
+               for k, t in hf_tensors(model, DTYPES[dtype]).items()}
+    plain.load_state_dict(rounded)
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, model.cfg.vocab_size, (2, min(256, model.cfg.n_positions)), generator=g)
+    idx[:, 0] = 0
+    with torch.no_grad():
+        ours, _ = plain(idx)
+        theirs = hf(idx).logits
+    diff = (ours - theirs).abs().max().item()
+    scale = theirs.abs().max().item()
+    print(f"verify: transformers loads {out}; max |logit diff| trainer(SA off) vs HF = {diff:.3e} "
+          f"(max |logit| {scale:.2f})")
+    if diff > 1e-3 * max(1.0, scale):
+        raise SystemExit("verify FAILED: logits differ")
+    with torch.no_grad():
+        plain.load_state_dict(sd)
+        full = plain(idx)[0]
+    print(f"verify: rounding to the stored dtype moves logits by at most {(full - theirs).abs().max().item():.3e}")
+    return diff
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tokenizer", default=os.path.join(REPO, "tools/train/runs/tokenizer"))
+    ap.add_argument("--dtype", choices=DTYPES, default="f16")
+    ap.add_argument("--max-mb", type=float, default=20.0)
+    ap.add_argument("--no-verify", action="store_true")
+    args = ap.parse_args()
+
+    ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+    ck["_path"] = args.ckpt
+    cfg = GPTConfig(**ck["config"])
+    model = GPT(cfg)
+    model.load_state_dict(ck["model"])
+    model.eval()
+
+    os.makedirs(args.out, exist_ok=True)
+    tensors = hf_tensors(model, DTYPES[args.dtype])
+    save_file(tensors, os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump(hf_config(cfg), f, indent=2)
+    for name in ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"):
+        shutil.copy(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
+    model_card(args.out, cfg, ck, args.dtype, num_params(model))
+
+    size = sum(os.path.getsize(os.path.join(args.out, n)) for n in os.listdir(args.out))
+    print(f"wrote {args.out}: {size / 1e6:.2f} MB ({len(tensors)} tensors, {args.dtype})")
+    if size > args.max_mb * 1e6:
+        raise SystemExit(f"{args.out} is {size / 1e6:.1f} MB > --max-mb {args.max_mb}")
+    if not args.no_verify:
+        verify(args.out, model, args.dtype)
+
+
+if __name__ == "__main__":
+    main()
