@@ -7,8 +7,8 @@ namespace {
 
 constexpr int kBlock = 256;
 
-__global__ void embedding_kernel(float* out, const int32_t* tokens, const int32_t* positions, int T,
-                                 const float* wte, const float* wpe, int C) {
+__global__ void embedding_kernel(float* out, const int32_t* tokens, const int32_t* positions, int T, const float* wte,
+                                 const float* wpe, int C) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= static_cast<int64_t>(T) * C) return;
   const int t = static_cast<int>(i / C);

@@ -16,20 +16,20 @@ struct SelectiveAttentionConfig {
 };
 
 struct ModelConfig {
-  int n_layer = 0;                 // L
-  int n_head = 0;                  // NH
-  int n_embd = 0;                  // C
-  int n_inner = 0;                 // 4C unless config.json says otherwise
-  int n_positions = 0;             // maximum sequence length
-  int vocab_size = 0;              // V
+  int n_layer = 0;      // L
+  int n_head = 0;       // NH
+  int n_embd = 0;       // C
+  int n_inner = 0;      // 4C unless config.json says otherwise
+  int n_positions = 0;  // maximum sequence length
+  int vocab_size = 0;   // V
   float layer_norm_epsilon = 1e-5f;
-  int bos_token_id = -1;           // -1: not given
+  int bos_token_id = -1;  // -1: not given
   int eos_token_id = -1;
   Activation activation = Activation::kGeluTanh;
   bool scale_attn_weights = true;
   bool scale_attn_by_inverse_layer_idx = false;
   SelectiveAttentionConfig selective;
-  std::vector<int> kv_budgets;     // per layer, empty when not calibrated
+  std::vector<int> kv_budgets;  // per layer, empty when not calibrated
 
   int head_size() const { return n_embd / n_head; }  // HS
 };

@@ -31,10 +31,10 @@ struct KvCacheOptions {
 };
 
 struct KvLayerStats {
-  int budget = 0;          // B_l; 0 = no limit
-  int live = 0;            // tokens held now
-  int peak_live = 0;       // most held at once since reset (B_l + 1 during a step)
-  int pages = 0;           // pages held now
+  int budget = 0;     // B_l; 0 = no limit
+  int live = 0;       // tokens held now
+  int peak_live = 0;  // most held at once since reset (B_l + 1 during a step)
+  int pages = 0;      // pages held now
   int peak_pages = 0;
   std::size_t kv_bytes = 0;    // K and V bytes of the pages held
   std::size_t meta_bytes = 0;  // per-slot metadata (position, f, attention score)
@@ -43,12 +43,12 @@ struct KvLayerStats {
 struct KvStats {
   std::vector<KvLayerStats> layers;
   int page_size = 0;
-  int n_ctx = 0;                 // N
-  int64_t live = 0;              // sum over layers
-  int64_t budget_sum = 0;        // sum_l B_l (the paper's count); L x N when unlimited
-  int64_t full_context = 0;      // L x N
+  int n_ctx = 0;             // N
+  int64_t live = 0;          // sum over layers
+  int64_t budget_sum = 0;    // sum_l B_l (the paper's count); L x N when unlimited
+  int64_t full_context = 0;  // L x N
   int pages = 0;
-  int peak_pages = 0;            // sum over layers of each layer's peak
+  int peak_pages = 0;  // sum over layers of each layer's peak
   std::size_t kv_bytes = 0;
   std::size_t meta_bytes = 0;
   std::size_t peak_kv_bytes = 0;  // peak_pages x page bytes

@@ -19,19 +19,19 @@
 namespace selattn {
 
 struct ModelOptions {
-  int n_threads = 0;          // worker threads for the CPU backend; 0 = all cores
-  int kv_page_size = 16;      // token slots per KV page (the pool is shared by all sessions)
+  int n_threads = 0;                // worker threads for the CPU backend; 0 = all cores
+  int kv_page_size = 16;            // token slots per KV page (the pool is shared by all sessions)
   std::size_t kv_memory_limit = 0;  // most bytes of KV pages in use at once, all sessions; 0 = no limit
 };
 
 // What `selattn inspect` prints.
 struct ModelInfo {
-  std::string path;                 // the model folder
-  std::string weights_dtype;        // dtype of the stored weights: "f32", "f16", "bf16" (or "mixed")
+  std::string path;           // the model folder
+  std::string weights_dtype;  // dtype of the stored weights: "f32", "f16", "bf16" (or "mixed")
   std::vector<std::string> weight_files;
-  int64_t n_params = 0;             // parameters, tied lm_head counted once
+  int64_t n_params = 0;  // parameters, tied lm_head counted once
   bool lm_head_tied = true;
-  std::size_t weight_bytes = 0;     // bytes of the f32 weights held in memory
+  std::size_t weight_bytes = 0;        // bytes of the f32 weights held in memory
   std::size_t kv_bytes_per_token = 0;  // K and V, all layers, f32
 };
 
@@ -41,6 +41,11 @@ class Model {
   // sharded model.safetensors.index.json). Throws Error naming the file and
   // what was wrong; nothing is kept from a failed load.
   static std::shared_ptr<const Model> load(const std::string& dir, const ModelOptions& options = {});
+
+  // A model with random weights (normal, std 0.02; layernorms at identity)
+  // for a config, as if loaded: for benchmarks and tests.
+  static std::shared_ptr<const Model> random(const ModelConfig& config, uint64_t seed,
+                                             const ModelOptions& options = {});
 
   ~Model();
   Model(const Model&) = delete;

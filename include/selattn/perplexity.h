@@ -21,8 +21,8 @@ struct PerplexityOptions {
 };
 
 struct PerplexityResult {
-  double perplexity = 0;     // exp(nll_mean)
-  double nll_mean = 0;       // mean negative log-likelihood, nats per token
+  double perplexity = 0;  // exp(nll_mean)
+  double nll_mean = 0;    // mean negative log-likelihood, nats per token
   int64_t tokens_scored = 0;
   int windows = 0;
   int partial_window_tokens = 0;  // tokens in the last window when it is shorter than ctx - 1, else 0
@@ -37,7 +37,7 @@ struct PerplexityResult {
 // alone. The last window may be shorter; it is scored and reported.
 // Throws Error on an empty text, a ctx outside [2, n_positions], or a
 // bos outside the vocabulary.
-PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::span<const int32_t> tokens,
-                                     int32_t bos, const PerplexityOptions& options = {});
+PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::span<const int32_t> tokens, int32_t bos,
+                                     const PerplexityOptions& options = {});
 
 }  // namespace selattn

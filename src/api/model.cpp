@@ -13,6 +13,25 @@ Model::~Model() = default;
 const ModelConfig& Model::config() const { return impl_->config; }
 const ModelInfo& Model::info() const { return impl_->info; }
 
+namespace {
+
+// The parts of a Model that do not depend on where the weights came from.
+void finish_model(Model::Impl& impl, const ModelOptions& options) {
+  const ModelConfig& c = impl.config;
+  ModelInfo& info = impl.info;
+  info.weights_dtype = impl.weights.stored_dtype;
+  info.n_params = impl.weights.n_params;
+  info.lm_head_tied = impl.weights.lm_head.empty();
+  info.weight_bytes = impl.weights.bytes();
+  info.kv_bytes_per_token = static_cast<std::size_t>(c.n_layer) * 2 * c.n_embd * sizeof(float);
+  check(options.kv_page_size >= 1 && options.kv_page_size <= 4096, "KV page size: expected 1..4096 slots, found ",
+        options.kv_page_size);
+  impl.backend = make_cpu_backend(options.n_threads);
+  impl.kv_pool = std::make_unique<KvPagePool>(options.kv_page_size, c.n_embd, options.kv_memory_limit);
+}
+
+}  // namespace
+
 std::shared_ptr<const Model> Model::load(const std::string& dir, const ModelOptions& options) {
   check(!dir.empty(), "model folder: expected a path, found an empty string");
   check(dir_exists(dir), dir, ": model folder not found (expected a directory with config.json and model.safetensors)");
@@ -21,21 +40,29 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const ModelOpti
   WeightFiles files(dir);
   impl->weights = load_gpt2_weights(files, impl->config);
 
+  impl->info.path = dir;
+  impl->info.weight_files = files.paths();
+  finish_model(*impl, options);
   const ModelConfig& c = impl->config;
-  ModelInfo& info = impl->info;
-  info.path = dir;
-  info.weight_files = files.paths();
-  info.weights_dtype = impl->weights.stored_dtype;
-  info.n_params = impl->weights.n_params;
-  info.lm_head_tied = impl->weights.lm_head.empty();
-  info.weight_bytes = impl->weights.bytes();
-  info.kv_bytes_per_token = static_cast<std::size_t>(c.n_layer) * 2 * c.n_embd * sizeof(float);
-  check(options.kv_page_size >= 1 && options.kv_page_size <= 4096, "KV page size: expected 1..4096 slots, found ",
-        options.kv_page_size);
-  impl->backend = make_cpu_backend(options.n_threads);
-  impl->kv_pool = std::make_unique<KvPagePool>(options.kv_page_size, c.n_embd, options.kv_memory_limit);
+  const ModelInfo& info = impl->info;
   log_info("loaded ", dir, ": ", c.n_layer, " layers, ", c.n_embd, " embd, ", info.n_params, " params (",
            info.weights_dtype, ")");
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+}  // namespace selattn
+
+namespace selattn {
+
+std::shared_ptr<const Model> Model::random(const ModelConfig& config, uint64_t seed, const ModelOptions& options) {
+  check(config.n_layer > 0 && config.n_head > 0 && config.n_embd > 0 && config.n_positions > 0 &&
+            config.vocab_size > 0 && config.n_inner > 0 && config.n_embd % config.n_head == 0,
+        "Model::random: the config needs positive sizes and n_embd divisible by n_head");
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->weights = random_gpt2_weights(config, seed);
+  impl->info.path = "(random)";
+  finish_model(*impl, options);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 

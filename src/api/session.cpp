@@ -109,6 +109,11 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
         " outside [0, n_positions = ", n_positions, "] (0 means n_positions)");
   check(options.n_batch > 0, "Session: n_batch must be positive, found ", options.n_batch);
   const int n_ctx = options.n_ctx == 0 ? n_positions : options.n_ctx;
+  const KvPagePool& pool = *model->impl().kv_pool;
+  const std::size_t limit = pool.limit_bytes();
+  check(limit == 0 || limit / pool.page_bytes() >= static_cast<std::size_t>(model->config().n_layer),
+        "KV memory limit of ", limit, " bytes holds ", limit / pool.page_bytes(), " pages of ", pool.page_bytes(),
+        " bytes, but a session needs at least one page per layer (", model->config().n_layer, ")");
   impl_ = std::make_unique<Impl>(std::move(model), n_ctx, std::min(options.n_batch, n_ctx), options.kv);
 }
 

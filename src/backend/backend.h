@@ -23,8 +23,8 @@ class Backend {
   virtual int n_threads() const = 0;
 
   // out (T, C) = wte[tokens[t]] (V, C) + wpe[positions[t]] (P, C)
-  virtual void embedding_forward(float* out, const int32_t* tokens, const int32_t* positions, int T,
-                                 const float* wte, const float* wpe, int C) = 0;
+  virtual void embedding_forward(float* out, const int32_t* tokens, const int32_t* positions, int T, const float* wte,
+                                 const float* wpe, int C) = 0;
 
   // out (T, C) = (in - mean) / sqrt(var + eps) * weight (C) + bias (C), per row
   virtual void layernorm_forward(float* out, const float* in, const float* weight, const float* bias, int T, int C,
@@ -58,8 +58,8 @@ class Backend {
   // attention (kv.n_slots()): when not null, softmax probabilities summed over
   //   heads per slot (0 where not visible), for h2o
   // scratch (NH, kv.n_slots())
-  virtual void attention_step_forward(float* out, const float* q, int32_t q_pos, const KvLayerView& kv, int NH,
-                                      int HS, float scale, int sel_head, float* sel_logits, float* attention,
+  virtual void attention_step_forward(float* out, const float* q, int32_t q_pos, const KvLayerView& kv, int NH, int HS,
+                                      float scale, int sel_head, float* sel_logits, float* attention,
                                       float* scratch) = 0;
 };
 

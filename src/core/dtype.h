@@ -13,9 +13,9 @@ namespace selattn {
 enum class DType { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool, kF8E4M3, kF8E5M2, kUnknown };
 
 DType dtype_from_safetensors_name(std::string_view name);  // kUnknown when not a safetensors dtype
-const char* dtype_name(DType dtype);                          // "f32", "bf16", ...
-std::size_t dtype_size(DType dtype);                          // bytes per element
-bool dtype_is_weight(DType dtype);                            // f32, f16 or bf16
+const char* dtype_name(DType dtype);                       // "f32", "bf16", ...
+std::size_t dtype_size(DType dtype);                       // bytes per element
+bool dtype_is_weight(DType dtype);                         // f32, f16 or bf16
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;

@@ -21,8 +21,8 @@ double token_nll(std::span<const float> logits, int32_t target) {
 
 }  // namespace
 
-PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::span<const int32_t> tokens,
-                                     int32_t bos, const PerplexityOptions& options) {
+PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::span<const int32_t> tokens, int32_t bos,
+                                     const PerplexityOptions& options) {
   check(model != nullptr, "perplexity: expected a model, found null");
   const ModelConfig& config = model->config();
   const int ctx = options.ctx == 0 ? config.n_positions : options.ctx;

@@ -52,9 +52,12 @@ bool get_bool(const json& j, const std::string& path, const char* key, bool fall
 
 const char* activation_name(Activation a) {
   switch (a) {
-    case Activation::kGeluTanh: return "gelu_new";
-    case Activation::kGeluErf: return "gelu";
-    case Activation::kRelu: return "relu";
+    case Activation::kGeluTanh:
+      return "gelu_new";
+    case Activation::kGeluErf:
+      return "gelu";
+    case Activation::kRelu:
+      return "relu";
   }
   return "unknown";
 }

@@ -6,7 +6,7 @@
 namespace selattn {
 
 std::string read_text_file(const std::string& path);  // throws Error naming the path
-bool file_exists(const std::string& path);             // a regular file
+bool file_exists(const std::string& path);            // a regular file
 bool dir_exists(const std::string& path);
 std::string join_path(const std::string& dir, const std::string& name);
 

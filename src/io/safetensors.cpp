@@ -17,13 +17,14 @@ using nlohmann::json;
 // The format caps the header at 100 MB; bigger is a corrupt length field.
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
+
+}  // namespace
+
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
-
-}  // namespace
 
 int64_t TensorView::numel() const {
   int64_t n = 1;
@@ -86,8 +87,8 @@ std::map<std::string, TensorView> parse_safetensors_header(const std::string& he
     check(end <= data_size, where, ": data_offsets ", off->dump(), " reach beyond the data section (", data_size,
           " bytes)");
     const uint64_t expected = numel * dtype_size(t.dtype);
-    check(end - begin == expected, where, ": data_offsets ", off->dump(), " span ", end - begin,
-          " bytes, but shape ", shape_str(t.shape), " x ", dtype_name(t.dtype), " needs ", expected, " bytes");
+    check(end - begin == expected, where, ": data_offsets ", off->dump(), " span ", end - begin, " bytes, but shape ",
+          shape_str(t.shape), " x ", dtype_name(t.dtype), " needs ", expected, " bytes");
     t.data = data + begin;
     t.nbytes = static_cast<std::size_t>(expected);
     if (expected > 0) {
@@ -118,8 +119,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) {
   for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(file_->data()[i]) << (8 * i);  // little endian
   check(header_len <= kMaxHeaderBytes, path, ": header length ", header_len, " exceeds the format's limit of ",
         kMaxHeaderBytes, " bytes");
-  check(header_len <= size - 8, path, ": header length ", header_len, " reaches beyond the end of the file (",
-        size, " bytes)");
+  check(header_len <= size - 8, path, ": header length ", header_len, " reaches beyond the end of the file (", size,
+        " bytes)");
   const std::string header(reinterpret_cast<const char*>(file_->data()) + 8, header_len);
   const uint8_t* data = file_->data() + 8 + header_len;
   tensors_ = parse_safetensors_header(header, data, size - 8 - header_len, path);

@@ -14,13 +14,16 @@
 
 namespace selattn {
 
+// "[2, 3]": a shape as error messages write it.
+std::string shape_str(const std::vector<int64_t>& shape);
+
 struct TensorView {
   std::string name;
   DType dtype = DType::kUnknown;
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;  // not aligned in general
   std::size_t nbytes = 0;
-  std::string file;               // for error messages
+  std::string file;  // for error messages
 
   int64_t numel() const;
 };

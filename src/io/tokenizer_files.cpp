@@ -142,9 +142,9 @@ std::vector<TokenizerAddedToken> parse_added_tokens(const json& root, const std:
     check(t.is_object(), where, ": expected an object, found ", t.type_name());
     const json* id = find_value(t, "id");
     const json* content = find_value(t, "content");
-    check(id != nullptr && id->is_number_integer() && id->get<int64_t>() >= 0 &&
-              id->get<int64_t>() < (int64_t{1} << 30),
-          where, ".id: expected a non-negative integer");
+    check(
+        id != nullptr && id->is_number_integer() && id->get<int64_t>() >= 0 && id->get<int64_t>() < (int64_t{1} << 30),
+        where, ".id: expected a non-negative integer");
     check(content != nullptr && content->is_string() && !content->get<std::string>().empty(), where,
           ".content: expected a non-empty string");
     TokenizerAddedToken a;
@@ -176,8 +176,8 @@ TokenizerFiles read_tokenizer_json(const std::string& path) {
   const json* normalizer = find_value(root, "normalizer");
   if (normalizer != nullptr) {
     const json* steps = find_value(*normalizer, "normalizers");
-    const bool empty_sequence = type_field(*normalizer, path + ": normalizer") == "Sequence" &&
-                                steps != nullptr && steps->is_array() && steps->empty();
+    const bool empty_sequence = type_field(*normalizer, path + ": normalizer") == "Sequence" && steps != nullptr &&
+                                steps->is_array() && steps->empty();
     check(empty_sequence, path, ": normalizer: not supported, found ", normalizer->dump());
   }
   const json* decoder = find_value(root, "decoder");

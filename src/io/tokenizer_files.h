@@ -28,11 +28,11 @@ struct TokenizerMerge {
 };
 
 struct TokenizerFiles {
-  std::string source;  // the file(s) read, for messages
+  std::string source;                                  // the file(s) read, for messages
   std::vector<std::pair<std::string, int32_t>> vocab;  // piece (byte-level alphabet), id
   std::vector<TokenizerMerge> merges;                  // by rank, best first
   std::vector<TokenizerAddedToken> added_tokens;
-  int32_t unk_id = -1;          // the model's unk_token, -1 when none
+  int32_t unk_id = -1;            // the model's unk_token, -1 when none
   bool add_prefix_space = false;  // ByteLevel: a space before text that lacks one
   bool use_regex = true;          // ByteLevel: split with GPT-2's pattern
   bool ignore_merges = false;     // BPE: a word found whole in the vocabulary is one token

@@ -47,10 +47,14 @@ int choose_streaming(const EvictionInputs& in) {
 
 const char* kv_policy_name(KvPolicy policy) {
   switch (policy) {
-    case KvPolicy::kNone: return "none";
-    case KvPolicy::kSelective: return "selective";
-    case KvPolicy::kH2O: return "h2o";
-    case KvPolicy::kStreaming: return "streaming";
+    case KvPolicy::kNone:
+      return "none";
+    case KvPolicy::kSelective:
+      return "selective";
+    case KvPolicy::kH2O:
+      return "h2o";
+    case KvPolicy::kStreaming:
+      return "streaming";
   }
   return "unknown";
 }
@@ -65,10 +69,14 @@ KvPolicy kv_policy_from_name(const std::string& name) {
 
 int kv_choose_victim(KvPolicy policy, const EvictionInputs& in) {
   switch (policy) {
-    case KvPolicy::kNone: return -1;
-    case KvPolicy::kSelective: return choose_selective(in);
-    case KvPolicy::kH2O: return choose_h2o(in);
-    case KvPolicy::kStreaming: return choose_streaming(in);
+    case KvPolicy::kNone:
+      return -1;
+    case KvPolicy::kSelective:
+      return choose_selective(in);
+    case KvPolicy::kH2O:
+      return choose_h2o(in);
+    case KvPolicy::kStreaming:
+      return choose_streaming(in);
   }
   return -1;
 }

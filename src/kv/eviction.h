@@ -11,12 +11,12 @@
 namespace selattn {
 
 struct EvictionInputs {
-  std::span<const int32_t> pos;        // (slots) -1 = empty
-  std::span<const float> f;            // (slots) selection scores
-  std::span<const float> attention;    // (slots) accumulated attention (h2o)
-  int32_t step_pos = 0;                // position of the query that just ran
-  int recent = 0;                      // h2o: window of newest positions kept
-  int sinks = 0;                       // streaming: first positions kept
+  std::span<const int32_t> pos;      // (slots) -1 = empty
+  std::span<const float> f;          // (slots) selection scores
+  std::span<const float> attention;  // (slots) accumulated attention (h2o)
+  int32_t step_pos = 0;              // position of the query that just ran
+  int recent = 0;                    // h2o: window of newest positions kept
+  int sinks = 0;                     // streaming: first positions kept
 };
 
 // The slot to evict; -1 when there is no candidate (the policy keeps

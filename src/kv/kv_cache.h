@@ -30,9 +30,9 @@ class KvCache {
   virtual ~KvCache() = default;
 
   virtual int n_layer() const = 0;
-  virtual int n_embd() const = 0;  // C
-  virtual int n_ctx() const = 0;   // positions this cache may hold
-  virtual int n_past() const = 0;  // positions committed so far
+  virtual int n_embd() const = 0;     // C
+  virtual int n_ctx() const = 0;      // positions this cache may hold
+  virtual int n_past() const = 0;     // positions committed so far
   virtual int max_slots() const = 0;  // most slots a layer's view can have
 
   // True when attention must run one query at a time (scores to accumulate or
@@ -41,7 +41,7 @@ class KvCache {
   virtual bool needs_steps() const = 0;
 
   // What the per-step attention must hand back to end_step.
-  virtual int selection_head() const = 0;   // head whose logits feed f; -1 when f is not tracked
+  virtual int selection_head() const = 0;    // head whose logits feed f; -1 when f is not tracked
   virtual bool wants_attention() const = 0;  // summed softmax probabilities (h2o)
 
   // Batched path (needs_steps() false): stores K and V of T tokens of one

@@ -20,8 +20,8 @@ float* KvPagePool::kv_page_alloc() {
     return p;
   }
   const std::size_t in_use = pages_.size() + 1;
-  check(limit_bytes_ == 0 || in_use * page_bytes() <= limit_bytes_, "KV memory limit reached: ", in_use,
-        " pages of ", page_bytes(), " bytes would exceed the limit of ", limit_bytes_, " bytes (", pages_.size(),
+  check(limit_bytes_ == 0 || in_use * page_bytes() <= limit_bytes_, "KV memory limit reached: ", in_use, " pages of ",
+        page_bytes(), " bytes would exceed the limit of ", limit_bytes_, " bytes (", pages_.size(),
         " pages in use by all sessions); raise the limit, lower the budgets, or close sessions");
   pages_.push_back(std::make_unique<float[]>(page_floats_));
   return pages_.back().get();

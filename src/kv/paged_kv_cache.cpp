@@ -69,8 +69,8 @@ int PagedKvCache::take_slot(Layer& L) {
     L.peak_pages = std::max(L.peak_pages, L.pages_held);
     return p * page_size_;
   }
-  fail("KV cache: a layer ran out of page-table entries (", max_pages_, " pages of ", page_size_,
-       " slots for n_ctx ", n_ctx_, ")");
+  fail("KV cache: a layer ran out of page-table entries (", max_pages_, " pages of ", page_size_, " slots for n_ctx ",
+       n_ctx_, ")");
 }
 
 void PagedKvCache::write_slot(Layer& L, int slot, const float* k, const float* v, int32_t pos) {

@@ -14,11 +14,11 @@ namespace selattn {
 
 struct PagedKvCacheConfig {
   int n_layer = 0;
-  int n_embd = 0;       // C
-  int n_ctx = 0;        // positions
+  int n_embd = 0;                // C
+  int n_ctx = 0;                 // positions
   bool selective_model = false;  // the model subtracts f from its logits
   int selection_head = 0;
-  KvCacheOptions options;        // budgets already resolved: empty or one per layer
+  KvCacheOptions options;  // budgets already resolved: empty or one per layer
 };
 
 class PagedKvCache final : public KvCache {
@@ -53,19 +53,19 @@ class PagedKvCache final : public KvCache {
 
  private:
   struct Layer {
-    int budget = 0;                 // 0: no limit
-    std::vector<float*> pages;      // (max_pages) null when not held
-    std::vector<KvPage> page_views; // (max_pages) mirror of pages for KvLayerView
-    std::vector<int> page_live;     // (max_pages) live slots per page
-    std::vector<int32_t> pos;       // (max_pages * page_size)
-    std::vector<float> f;           // (max_pages * page_size)
-    std::vector<float> attention;   // (max_pages * page_size)
-    std::vector<int32_t> evicted;   // positions, in eviction order
+    int budget = 0;                  // 0: no limit
+    std::vector<float*> pages;       // (max_pages) null when not held
+    std::vector<KvPage> page_views;  // (max_pages) mirror of pages for KvLayerView
+    std::vector<int> page_live;      // (max_pages) live slots per page
+    std::vector<int32_t> pos;        // (max_pages * page_size)
+    std::vector<float> f;            // (max_pages * page_size)
+    std::vector<float> attention;    // (max_pages * page_size)
+    std::vector<int32_t> evicted;    // positions, in eviction order
     int live = 0, peak_live = 0;
     int pages_held = 0, peak_pages = 0;
   };
 
-  int take_slot(Layer& layer);           // first hole, else a fresh page's first slot
+  int take_slot(Layer& layer);  // first hole, else a fresh page's first slot
   void free_slot(Layer& layer, int slot);
   void write_slot(Layer& layer, int slot, const float* k, const float* v, int32_t pos);
 

@@ -6,8 +6,7 @@
 
 namespace selattn {
 
-Gpt2Activations::Gpt2Activations(const ModelConfig& config, int max_tokens_, int max_slots)
-    : max_tokens(max_tokens_) {
+Gpt2Activations::Gpt2Activations(const ModelConfig& config, int max_tokens_, int max_slots) : max_tokens(max_tokens_) {
   const std::size_t B = max_tokens_, C = config.n_embd;
   x.resize(B * C);
   ln.resize(B * C);
@@ -31,53 +30,51 @@ void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Weights
         cache.n_ctx());
   for (int t = 0; t < T; ++t) act.positions[t] = n_past + t;
 
-  backend.embedding_forward(act.x.data(), tokens, act.positions.data(), T, weights.wte.data(), weights.wpe.data(),
-                              C);
-    for (int l = 0; l < config.n_layer; ++l) {
-      const Gpt2LayerWeights& w = weights.layers[l];
-      // Attention block: x += proj(attention(ln_1(x)))
-      backend.layernorm_forward(act.ln.data(), act.x.data(), w.ln1_w.data(), w.ln1_b.data(), T, C,
-                                config.layer_norm_epsilon);
-      backend.matmul_forward(act.qkv.data(), act.ln.data(), w.attn_w.data(), w.attn_b.data(), T, C, 3 * C);
-      float scale = config.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(HS)) : 1.0f;
-      if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(l + 1);
-      const float* qkv = act.qkv.data();  // (T, 3C): q, k, v side by side per token
-      if (!cache.needs_steps()) {
-        // Nothing to score or evict: plain causal attention over the whole pass.
-        cache.store(l, qkv + C, qkv + 2 * C, 3 * C, T);
-        backend.attention_forward(act.att.data(), qkv, 3 * C, act.positions.data(), T, cache.view(l), NH, HS,
-                                  scale);
-      } else {
-        // One query at a time, exactly as decoding would: the token joins the
-        // cache, attends to what is live, then scores update and the layer
-        // evicts down to its budget before the next token arrives.
-        const int sel_head = cache.selection_head();
-        float* sel = sel_head >= 0 ? act.sel_logits.data() : nullptr;
-        float* attention = cache.wants_attention() ? act.attention.data() : nullptr;
-        for (int t = 0; t < T; ++t) {
-          const float* row = qkv + static_cast<std::size_t>(t) * 3 * C;
-          cache.store_step(l, row + C, row + 2 * C, act.positions[t]);
-          backend.attention_step_forward(act.att.data() + static_cast<std::size_t>(t) * C, row, act.positions[t],
-                                         cache.view(l), NH, HS, scale, sel_head, sel, attention, act.scratch.data());
-          cache.end_step(l, act.positions[t], sel, attention);
-        }
-      }
-      backend.matmul_forward(act.proj.data(), act.att.data(), w.attn_proj_w.data(), w.attn_proj_b.data(), T, C, C);
-      backend.residual_forward(act.x.data(), act.x.data(), act.proj.data(), static_cast<int64_t>(T) * C);
-      // MLP block: x += fc_proj(act(fc(ln_2(x))))
-      backend.layernorm_forward(act.ln.data(), act.x.data(), w.ln2_w.data(), w.ln2_b.data(), T, C,
-                                config.layer_norm_epsilon);
-      backend.matmul_forward(act.fc.data(), act.ln.data(), w.fc_w.data(), w.fc_b.data(), T, C, I);
-      backend.activation_forward(act.fc.data(), act.fc.data(), static_cast<int64_t>(T) * I, config.activation);
-      backend.matmul_forward(act.proj.data(), act.fc.data(), w.fc_proj_w.data(), w.fc_proj_b.data(), T, I, C);
-      backend.residual_forward(act.x.data(), act.x.data(), act.proj.data(), static_cast<int64_t>(T) * C);
-    }
-    // Final layernorm and the tied output projection, only on the rows wanted.
-    const int first = all_logits ? 0 : T - 1;
-    const int rows = T - first;
-    const float* x_rows = act.x.data() + static_cast<std::size_t>(first) * C;
-    backend.layernorm_forward(act.ln.data(), x_rows, weights.lnf_w.data(), weights.lnf_b.data(), rows, C,
+  backend.embedding_forward(act.x.data(), tokens, act.positions.data(), T, weights.wte.data(), weights.wpe.data(), C);
+  for (int l = 0; l < config.n_layer; ++l) {
+    const Gpt2LayerWeights& w = weights.layers[l];
+    // Attention block: x += proj(attention(ln_1(x)))
+    backend.layernorm_forward(act.ln.data(), act.x.data(), w.ln1_w.data(), w.ln1_b.data(), T, C,
                               config.layer_norm_epsilon);
+    backend.matmul_forward(act.qkv.data(), act.ln.data(), w.attn_w.data(), w.attn_b.data(), T, C, 3 * C);
+    float scale = config.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(HS)) : 1.0f;
+    if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(l + 1);
+    const float* qkv = act.qkv.data();  // (T, 3C): q, k, v side by side per token
+    if (!cache.needs_steps()) {
+      // Nothing to score or evict: plain causal attention over the whole pass.
+      cache.store(l, qkv + C, qkv + 2 * C, 3 * C, T);
+      backend.attention_forward(act.att.data(), qkv, 3 * C, act.positions.data(), T, cache.view(l), NH, HS, scale);
+    } else {
+      // One query at a time, exactly as decoding would: the token joins the
+      // cache, attends to what is live, then scores update and the layer
+      // evicts down to its budget before the next token arrives.
+      const int sel_head = cache.selection_head();
+      float* sel = sel_head >= 0 ? act.sel_logits.data() : nullptr;
+      float* attention = cache.wants_attention() ? act.attention.data() : nullptr;
+      for (int t = 0; t < T; ++t) {
+        const float* row = qkv + static_cast<std::size_t>(t) * 3 * C;
+        cache.store_step(l, row + C, row + 2 * C, act.positions[t]);
+        backend.attention_step_forward(act.att.data() + static_cast<std::size_t>(t) * C, row, act.positions[t],
+                                       cache.view(l), NH, HS, scale, sel_head, sel, attention, act.scratch.data());
+        cache.end_step(l, act.positions[t], sel, attention);
+      }
+    }
+    backend.matmul_forward(act.proj.data(), act.att.data(), w.attn_proj_w.data(), w.attn_proj_b.data(), T, C, C);
+    backend.residual_forward(act.x.data(), act.x.data(), act.proj.data(), static_cast<int64_t>(T) * C);
+    // MLP block: x += fc_proj(act(fc(ln_2(x))))
+    backend.layernorm_forward(act.ln.data(), act.x.data(), w.ln2_w.data(), w.ln2_b.data(), T, C,
+                              config.layer_norm_epsilon);
+    backend.matmul_forward(act.fc.data(), act.ln.data(), w.fc_w.data(), w.fc_b.data(), T, C, I);
+    backend.activation_forward(act.fc.data(), act.fc.data(), static_cast<int64_t>(T) * I, config.activation);
+    backend.matmul_forward(act.proj.data(), act.fc.data(), w.fc_proj_w.data(), w.fc_proj_b.data(), T, I, C);
+    backend.residual_forward(act.x.data(), act.x.data(), act.proj.data(), static_cast<int64_t>(T) * C);
+  }
+  // Final layernorm and the tied output projection, only on the rows wanted.
+  const int first = all_logits ? 0 : T - 1;
+  const int rows = T - first;
+  const float* x_rows = act.x.data() + static_cast<std::size_t>(first) * C;
+  backend.layernorm_forward(act.ln.data(), x_rows, weights.lnf_w.data(), weights.lnf_b.data(), rows, C,
+                            config.layer_norm_epsilon);
   backend.matmul_forward(logits, act.ln.data(), weights.lm_head_data(), nullptr, rows, C, V);
   cache.commit(T);
 }

@@ -1,5 +1,6 @@
 #include "model/gpt2_weights.h"
 
+#include <random>
 #include <set>
 
 #include "core/check.h"
@@ -8,12 +9,6 @@
 
 namespace selattn {
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 class Gpt2Reader {
  public:
@@ -87,8 +82,8 @@ std::size_t Gpt2Weights::bytes() const {
   std::size_t n = wte.size() + wpe.size() + lnf_w.size() + lnf_b.size() + lm_head.size();
   for (const auto& l : layers) {
     n += l.ln1_w.size() + l.ln1_b.size() + l.attn_w.size() + l.attn_b.size() + l.attn_proj_w.size() +
-         l.attn_proj_b.size() + l.ln2_w.size() + l.ln2_b.size() + l.fc_w.size() + l.fc_b.size() +
-         l.fc_proj_w.size() + l.fc_proj_b.size();
+         l.attn_proj_b.size() + l.ln2_w.size() + l.ln2_b.size() + l.fc_w.size() + l.fc_b.size() + l.fc_proj_w.size() +
+         l.fc_proj_b.size();
   }
   return n * sizeof(float);
 }
@@ -127,6 +122,44 @@ Gpt2Weights load_gpt2_weights(const WeightFiles& files, const ModelConfig& confi
   w.n_params = r.n_params() - (head != nullptr && w.lm_head.empty() ? V * C : 0);
   w.stored_dtype = r.dtype();
   r.warn_unused();
+  return w;
+}
+
+Gpt2Weights random_gpt2_weights(const ModelConfig& config, uint64_t seed) {
+  const std::size_t C = config.n_embd, V = config.vocab_size, P = config.n_positions, I = config.n_inner;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  Gpt2Weights w;
+  auto randn = [&](std::size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = normal(rng);
+    w.n_params += static_cast<int64_t>(n);
+    return v;
+  };
+  auto fill = [&](std::size_t n, float value) {
+    w.n_params += static_cast<int64_t>(n);
+    return std::vector<float>(n, value);
+  };
+  w.wte = randn(V * C);
+  w.wpe = randn(P * C);
+  w.layers.resize(config.n_layer);
+  for (auto& L : w.layers) {
+    L.ln1_w = fill(C, 1.0f);
+    L.ln1_b = fill(C, 0.0f);
+    L.attn_w = randn(3 * C * C);
+    L.attn_b = randn(3 * C);
+    L.attn_proj_w = randn(C * C);
+    L.attn_proj_b = randn(C);
+    L.ln2_w = fill(C, 1.0f);
+    L.ln2_b = fill(C, 0.0f);
+    L.fc_w = randn(I * C);
+    L.fc_b = randn(I);
+    L.fc_proj_w = randn(C * I);
+    L.fc_proj_b = randn(C);
+  }
+  w.lnf_w = fill(C, 1.0f);
+  w.lnf_b = fill(C, 0.0f);
+  w.stored_dtype = "f32";
   return w;
 }
 

@@ -29,8 +29,8 @@ struct Sampler::Impl {
   int vocab_size;
   LogitBias bias;
   std::mt19937_64 rng;
-  std::deque<int32_t> history;      // the last repeat_last_n accepted tokens
-  std::vector<float> logits;        // (V) working copy
+  std::deque<int32_t> history;        // the last repeat_last_n accepted tokens
+  std::vector<float> logits;          // (V) working copy
   std::vector<Candidate> candidates;  // (V) at most
 
   void remember(int32_t token) {
@@ -132,8 +132,8 @@ void Sampler::set_logit_bias(LogitBias bias) { impl_->bias = std::move(bias); }
 
 int32_t Sampler::sample(std::span<const float> logits) {
   Impl& s = *impl_;
-  check(logits.size() == static_cast<std::size_t>(s.vocab_size), "sampler: expected ", s.vocab_size,
-        " logits, found ", logits.size());
+  check(logits.size() == static_cast<std::size_t>(s.vocab_size), "sampler: expected ", s.vocab_size, " logits, found ",
+        logits.size());
   std::copy(logits.begin(), logits.end(), s.logits.begin());
   if (s.bias) s.bias(s.logits);
   s.apply_repeat_penalty();

@@ -28,7 +28,7 @@ class AddedTokenMatcher {
   const std::vector<TokenizerAddedToken>& tokens() const { return tokens_; }
 
  private:
-  std::vector<TokenizerAddedToken> tokens_;        // longest first
+  std::vector<TokenizerAddedToken> tokens_;          // longest first
   std::array<std::vector<int>, 256> by_first_byte_;  // indices into tokens_
   bool any_special_ = false;
   bool any_plain_ = false;

@@ -25,7 +25,9 @@ MergeTable::MergeTable(const std::vector<TokenizerMerge>& merges) {
 }
 
 BpeModel::BpeModel(const TokenizerFiles& files, std::size_t cache_capacity)
-    : merges_(files.merges), unk_id_(files.unk_id), ignore_merges_(files.ignore_merges),
+    : merges_(files.merges),
+      unk_id_(files.unk_id),
+      ignore_merges_(files.ignore_merges),
       cache_capacity_(cache_capacity) {
   byte_ids_.fill(-1);
   const auto& alphabet = byte_to_piece_utf8();

@@ -44,7 +44,9 @@ std::string hex_byte(unsigned char b) {
 }  // namespace
 
 Tokenizer::Impl::Impl(TokenizerFiles files, std::size_t cache_capacity)
-    : source(files.source), add_prefix_space(files.add_prefix_space), added(files.added_tokens),
+    : source(files.source),
+      add_prefix_space(files.add_prefix_space),
+      added(files.added_tokens),
       bpe(files, cache_capacity) {
   int32_t size = 0;
   for (const auto& [piece, id] : files.vocab) size = std::max(size, id + 1);

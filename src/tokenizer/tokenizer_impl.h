@@ -29,10 +29,10 @@ struct Tokenizer::Impl {
   // The bytes of id; throws Error naming the id when there is no such token.
   const std::string& bytes_of(int32_t id) const;
 
-  std::string source;                        // the file(s) it was read from
-  std::vector<std::string> pieces;           // (vocab_size) vocabulary spelling by id
-  std::vector<std::string> bytes;            // (vocab_size) the bytes each id stands for
-  std::vector<TokenKind> kinds;              // (vocab_size)
+  std::string source;               // the file(s) it was read from
+  std::vector<std::string> pieces;  // (vocab_size) vocabulary spelling by id
+  std::vector<std::string> bytes;   // (vocab_size) the bytes each id stands for
+  std::vector<TokenKind> kinds;     // (vocab_size)
   std::unordered_map<std::string, int32_t> ids_by_piece;
   int32_t eos_id = -1;
   bool add_prefix_space = false;

@@ -22,8 +22,8 @@ inline CommandResult run_selattn(const std::string& args, const std::string& std
   TempDir dir;
   const std::string out_path = dir.file("out"), err_path = dir.file("err"), in_path = dir.file("in");
   write_file(in_path, stdin_text);
-  const std::string cmd = std::string(SELATTN_BIN_DIR) + "/selattn " + args + " <" + in_path + " >" + out_path +
-                          " 2>" + err_path;
+  const std::string cmd =
+      std::string(SELATTN_BIN_DIR) + "/selattn " + args + " <" + in_path + " >" + out_path + " 2>" + err_path;
   const int status = std::system(cmd.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

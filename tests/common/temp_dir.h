@@ -23,7 +23,17 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   std::string str() const { return path_.string(); }
+  std::string path() const { return path_.string(); }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+  // Writes name (relative, folders created) with contents; returns its path.
+  std::string write(const std::string& name, const std::string& contents) const {
+    const auto p = path_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream out(p, std::ios::binary);
+    out << contents;
+    return p.string();
+  }
 
  private:
   std::filesystem::path path_;

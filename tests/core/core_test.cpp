@@ -58,9 +58,10 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
 
 TEST(ThreadPool, RethrowsAndStaysUsable) {
   ThreadPool pool(2);
-  EXPECT_THROW(pool.parallel_for(100, [](int64_t b, int64_t) {
-    if (b > 0) throw Error("worker failed");
-  }),
+  EXPECT_THROW(pool.parallel_for(100,
+                                 [](int64_t b, int64_t) {
+                                   if (b > 0) throw Error("worker failed");
+                                 }),
                Error);
   std::atomic<int64_t> sum{0};
   pool.parallel_for(100, [&](int64_t b, int64_t e) {

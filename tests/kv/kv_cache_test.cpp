@@ -151,7 +151,7 @@ TEST(KvSession, StatsCountBudgetsPagesAndBytes) {
   ASSERT_EQ(st.layers.size(), 2u);
   EXPECT_EQ(st.layers[0].live, 8);
   EXPECT_EQ(st.layers[1].live, 20);
-  EXPECT_EQ(st.layers[0].peak_live, 9);   // B + 1 during a step
+  EXPECT_EQ(st.layers[0].peak_live, 9);  // B + 1 during a step
   EXPECT_EQ(st.layers[1].peak_live, 21);
   EXPECT_EQ(st.budget_sum, 28);
   EXPECT_EQ(st.full_context, 2 * 128);
@@ -181,7 +181,10 @@ TEST(KvSession, BadOptionsAreCleanErrors) {
   EXPECT_THROW(make([](SessionOptions& so) { so.kv.sinks = -1; }), Error);
   EXPECT_THROW(make([](SessionOptions& so) { so.kv.recent = -2; }), Error);
   EXPECT_THROW(kv_policy_from_name("lru"), Error);
-  EXPECT_NO_THROW(make([](SessionOptions& so) { so.kv.policy = KvPolicy::kNone; so.kv.budgets = {}; }));
+  EXPECT_NO_THROW(make([](SessionOptions& so) {
+    so.kv.policy = KvPolicy::kNone;
+    so.kv.budgets = {};
+  }));
 }
 
 }  // namespace

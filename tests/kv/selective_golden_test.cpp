@@ -55,8 +55,8 @@ void expect_matches_golden(const Case& c, int n_batch, int page_size) {
   s.append(tokens, logits);
   const Diff d = compare(logits.data(), expected.data(), logits.size());
   if (n_batch == 64 && page_size == 16) {
-    std::printf("[ %s ] first %.6f %.6f | reference %.6f %.6f | max abs %.3g, scaled %.3g\n", c.name.c_str(),
-                logits[0], logits[1], expected[0], expected[1], d.max_abs, d.worst_scaled);
+    std::printf("[ %s ] first %.6f %.6f | reference %.6f %.6f | max abs %.3g, scaled %.3g\n", c.name.c_str(), logits[0],
+                logits[1], expected[0], expected[1], d.max_abs, d.worst_scaled);
   }
   EXPECT_LE(d.worst_scaled, 1e-4);
   const int L = model->config().n_layer;

@@ -11,9 +11,7 @@
 namespace selattn::test {
 namespace {
 
-int argmax(std::span<const float> v) {
-  return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
-}
+int argmax(std::span<const float> v) { return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin()); }
 
 struct GoldenCase {
   std::string model;   // folder under tests/data/models
@@ -36,10 +34,11 @@ TEST_P(GoldenTest, LogitsAtEveryPositionMatchTransformers) {
   std::vector<float> logits(tokens.size() * V);
   session.append(tokens, logits);
   const Diff d = compare(logits.data(), expected.data(), logits.size());
-  std::printf("[ %s vs %s ] first logits %.6f %.6f %.6f | expected %.6f %.6f %.6f | max abs %.3g, max rel %.3g, "
-              "scaled %.3g\n",
-              c.model.c_str(), c.golden.c_str(), logits[0], logits[1], logits[2], expected[0], expected[1],
-              expected[2], d.max_abs, d.max_rel, d.worst_scaled);
+  std::printf(
+      "[ %s vs %s ] first logits %.6f %.6f %.6f | expected %.6f %.6f %.6f | max abs %.3g, max rel %.3g, "
+      "scaled %.3g\n",
+      c.model.c_str(), c.golden.c_str(), logits[0], logits[1], logits[2], expected[0], expected[1], expected[2],
+      d.max_abs, d.max_rel, d.worst_scaled);
   EXPECT_LE(d.worst_scaled, c.tolerance);
 }
 
@@ -63,16 +62,17 @@ TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {
 // Same weights as transformers read them (f16/bf16 upcast to f32): as tight as f32.
 // Against the f32 original the storage rounding shows; those tolerances are
 // what f16 and bf16 weights reach on these models.
-INSTANTIATE_TEST_SUITE_P(
-    Fixtures, GoldenTest,
-    ::testing::Values(GoldenCase{"tiny-a-f32", "tiny-a-f32", 1e-4}, GoldenCase{"tiny-b-f32", "tiny-b-f32", 1e-4},
-                      GoldenCase{"tiny-a-f16", "tiny-a-f16", 1e-4}, GoldenCase{"tiny-a-bf16", "tiny-a-bf16", 1e-4},
-                      GoldenCase{"tiny-a-sharded", "tiny-a-bf16", 1e-4}),
-    [](const auto& param_info) {
-      std::string n = param_info.param.model + "_" + param_info.param.golden;
-      std::replace(n.begin(), n.end(), '-', '_');
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest,
+                         ::testing::Values(GoldenCase{"tiny-a-f32", "tiny-a-f32", 1e-4},
+                                           GoldenCase{"tiny-b-f32", "tiny-b-f32", 1e-4},
+                                           GoldenCase{"tiny-a-f16", "tiny-a-f16", 1e-4},
+                                           GoldenCase{"tiny-a-bf16", "tiny-a-bf16", 1e-4},
+                                           GoldenCase{"tiny-a-sharded", "tiny-a-bf16", 1e-4}),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param.model + "_" + param_info.param.golden;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
 
 TEST(GoldenLowPrecision, F16AndBf16WeightsStayCloseToF32) {
   auto g = read_golden(model_dir("tiny-a-f32.golden"));

@@ -266,13 +266,20 @@ TEST(ModelFiles, FuzzedHeadersNeverCrash) {
     for (int e = 0; e < edits; ++e) {
       const std::size_t pos = rng() % h.size();
       switch (rng() % 3) {
-        case 0: h[pos] = alphabet[rng() % alphabet.size()]; break;
-        case 1: h.erase(pos, 1 + rng() % 8); break;
-        default: h.insert(pos, 1, alphabet[rng() % alphabet.size()]); break;
+        case 0:
+          h[pos] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          h.erase(pos, 1 + rng() % 8);
+          break;
+        default:
+          h.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+          break;
       }
     }
     try {
-      auto tensors = parse_safetensors_header(h, reinterpret_cast<const uint8_t*>(f.data.data()), f.data.size(), "fuzz");
+      auto tensors =
+          parse_safetensors_header(h, reinterpret_cast<const uint8_t*>(f.data.data()), f.data.size(), "fuzz");
       for (const auto& [name, t] : tensors) {
         ASSERT_LE(t.data + t.nbytes, reinterpret_cast<const uint8_t*>(f.data.data()) + f.data.size()) << name;
       }

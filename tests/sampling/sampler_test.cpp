@@ -53,7 +53,8 @@ TEST(Sampler, TopKNeverReturnsOutsideTheTopK) {
 TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
   // Probabilities 0.5, 0.25, 0.125, 0.0625, 0.0625 for ids 4, 3, 2, 1, 0.
   std::vector<float> logits = {0.0f, 0.0f, std::log(2.0f), std::log(4.0f), std::log(8.0f)};
-  for (auto [p, expected] : std::vector<std::pair<float, std::size_t>>{{0.5f, 1}, {0.7f, 2}, {0.75f, 2}, {0.8f, 3}, {1.0f, 5}}) {
+  for (auto [p, expected] :
+       std::vector<std::pair<float, std::size_t>>{{0.5f, 1}, {0.7f, 2}, {0.75f, 2}, {0.8f, 3}, {1.0f, 5}}) {
     SamplerParams params = plain(1.0f);
     params.top_p = p;
     Sampler s(params, 5);
@@ -117,9 +118,9 @@ TEST(Sampler, RepeatPenaltyDiscouragesRecentTokens) {
   p.repeat_penalty = 1.5f;  // 2.0 -> 1.33 < 1.9
   p.repeat_last_n = 2;
   Sampler s(p, 3);
-  EXPECT_EQ(s.sample(logits), 0);  // history {0}
-  EXPECT_EQ(s.sample(logits), 1);  // 0 penalised; history {0, 1}
-  EXPECT_EQ(s.sample(logits), 0);  // both penalised: 1.33 vs 1.27; history {1, 0}
+  EXPECT_EQ(s.sample(logits), 0);              // history {0}
+  EXPECT_EQ(s.sample(logits), 1);              // 0 penalised; history {0, 1}
+  EXPECT_EQ(s.sample(logits), 0);              // both penalised: 1.33 vs 1.27; history {1, 0}
   const std::vector<int32_t> prompt = {2, 2};  // window now {2, 2}: 0 and 1 forgotten
   s.accept(prompt);
   EXPECT_EQ(s.sample(logits), 0);

@@ -60,7 +60,8 @@ std::string tokenizer_json(const std::string& model_type, const std::string& voc
   return R"({"added_tokens": [], "normalizer": null,
   "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
   "decoder": {"type": "ByteLevel"},
-  "model": {"type": ")" + model_type + R"(", "vocab": )" + vocab + R"(, "merges": )" + merges + "}}";
+  "model": {"type": ")" +
+         model_type + R"(", "vocab": )" + vocab + R"(, "merges": )" + merges + "}}";
 }
 
 TEST(TokenizerErrors, MissingFolder) {
@@ -214,14 +215,14 @@ TEST(TokenizerErrors, EncodeInvalidUtf8NamesTheOffset) {
     std::size_t offset;
   };
   const Case cases[] = {
-      {"ab\xFF", 2},                          // never valid
-      {"abcdefghij\x80xyz", 10},              // stray continuation byte after the ASCII fast path
-      {"h\xC3\xA9llo \xC3", 7},               // truncated at the end
-      {"\xC0\x80", 0},                        // overlong NUL
-      {"x\xE0\x80\xAF", 1},                   // overlong three-byte form
-      {"ok \xED\xA0\x80", 3},                 // UTF-16 surrogate
-      {"\xF4\x90\x80\x80", 0},                // above U+10FFFF
-      {"\xE4\xB8\xAD\xE6\x96", 3},            // CJK cut short
+      {"ab\xFF", 2},                // never valid
+      {"abcdefghij\x80xyz", 10},    // stray continuation byte after the ASCII fast path
+      {"h\xC3\xA9llo \xC3", 7},     // truncated at the end
+      {"\xC0\x80", 0},              // overlong NUL
+      {"x\xE0\x80\xAF", 1},         // overlong three-byte form
+      {"ok \xED\xA0\x80", 3},       // UTF-16 surrogate
+      {"\xF4\x90\x80\x80", 0},      // above U+10FFFF
+      {"\xE4\xB8\xAD\xE6\x96", 3},  // CJK cut short
   };
   for (const auto& c : cases) {
     const std::string msg = error_message([&] { tok.encode(c.text); });

@@ -35,7 +35,8 @@ std::string describe_diff(const Tokenizer& tok, const std::vector<int32_t>& want
   while (i < want.size() && i < got.size() && want[i] == got[i]) ++i;
   std::ostringstream s;
   s << "first difference at index " << i << ": expected";
-  for (std::size_t k = i; k < want.size() && k < i + 4; ++k) s << " " << want[k] << "'" << tok.token_piece(want[k]) << "'";
+  for (std::size_t k = i; k < want.size() && k < i + 4; ++k)
+    s << " " << want[k] << "'" << tok.token_piece(want[k]) << "'";
   s << ", got";
   for (std::size_t k = i; k < got.size() && k < i + 4; ++k) s << " " << got[k] << "'" << tok.token_piece(got[k]) << "'";
   return s.str();

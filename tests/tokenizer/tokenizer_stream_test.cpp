@@ -19,9 +19,7 @@ using testing::tokenizer_data_dir;
 const std::string kReplacement = "\xEF\xBF\xBD";
 
 // The id of the token that is this one byte.
-int32_t byte_token(const Tokenizer& tok, unsigned char b) {
-  return tok.token_id(byte_to_piece_utf8()[b]);
-}
+int32_t byte_token(const Tokenizer& tok, unsigned char b) { return tok.token_id(byte_to_piece_utf8()[b]); }
 
 TEST(TokenizerStream, EveryGoldenTextStreamsWhole) {
   const Tokenizer tok = Tokenizer::load(tokenizer_data_dir());

@@ -53,7 +53,9 @@ TEST(TokenizerPreTokenizer, UnicodeLettersNumbersAndSpaces) {
   EXPECT_EQ(split("caf\xC3\xA9 123x"), (Words{"caf\xC3\xA9", " 123", "x"}));
   // U+00A0 and U+3000 are whitespace to \s, and a plain space is not needed
   // before a word: " ?\p{L}+" takes only U+0020.
-  EXPECT_EQ(split("a\xC2\xA0" "b"), (Words{"a", "\xC2\xA0", "b"}));
+  EXPECT_EQ(split("a\xC2\xA0"
+                  "b"),
+            (Words{"a", "\xC2\xA0", "b"}));
   EXPECT_EQ(split("\xE6\x96\x87\xE3\x80\x80\xE5\xAD\x97"), (Words{"\xE6\x96\x87", "\xE3\x80\x80", "\xE5\xAD\x97"}));
   // A combining mark is \p{M}, neither letter nor number.
   EXPECT_EQ(split("e\xCC\x81x"), (Words{"e", "\xCC\x81", "x"}));
@@ -78,7 +80,7 @@ TEST(TokenizerUtf8, FindsTheFirstInvalidByte) {
   EXPECT_EQ(utf8_find_invalid(""), std::string_view::npos);
   EXPECT_EQ(utf8_find_invalid("plain ascii text that is long"), std::string_view::npos);
   EXPECT_EQ(utf8_find_invalid("\xF0\x9F\x98\x80 \xE4\xB8\xAD \xC3\xA9"), std::string_view::npos);
-  EXPECT_EQ(utf8_find_invalid("\xF4\x8F\xBF\xBF"), std::string_view::npos);  // U+10FFFF
+  EXPECT_EQ(utf8_find_invalid("\xF4\x8F\xBF\xBF"), std::string_view::npos);          // U+10FFFF
   EXPECT_EQ(utf8_find_invalid("\xEF\xBF\xBD\xED\x9F\xBF"), std::string_view::npos);  // U+FFFD, U+D7FF
   EXPECT_EQ(utf8_find_invalid(std::string("a\0b", 3)), std::string_view::npos);
   EXPECT_EQ(utf8_find_invalid("abc\xC1\xBF"), 3u);
@@ -88,8 +90,16 @@ TEST(TokenizerUtf8, FindsTheFirstInvalidByte) {
 TEST(TokenizerUtf8, StepReportsIncompleteAndInvalidLengths) {
   EXPECT_EQ(utf8_step("\xF0\x9F", 0).status, Utf8Status::kIncomplete);
   EXPECT_EQ(utf8_step("\xF0\x9F", 0).length, 2u);
-  EXPECT_EQ(utf8_step("\xF0\x9F" "A", 0).status, Utf8Status::kInvalid);
-  EXPECT_EQ(utf8_step("\xF0\x9F" "A", 0).length, 2u);
+  EXPECT_EQ(utf8_step("\xF0\x9F"
+                      "A",
+                      0)
+                .status,
+            Utf8Status::kInvalid);
+  EXPECT_EQ(utf8_step("\xF0\x9F"
+                      "A",
+                      0)
+                .length,
+            2u);
   EXPECT_EQ(utf8_step("\x80", 0).status, Utf8Status::kInvalid);
   EXPECT_EQ(utf8_step("\xE2\x82\xAC", 0).code_point, U'\u20AC');
 }

@@ -161,8 +161,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--save-text") {
       save_path = value();
     } else {
-      std::fprintf(stderr,
-                   "usage: %s [--tokenizer DIR_OR_JSON] [--text FILE] [--mb N] [--runs N] [--save-text FILE]\n",
+      std::fprintf(stderr, "usage: %s [--tokenizer DIR_OR_JSON] [--text FILE] [--mb N] [--runs N] [--save-text FILE]\n",
                    argv[0]);
       return 2;
     }

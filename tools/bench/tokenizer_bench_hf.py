@@ -23,7 +23,7 @@ import time  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_TOKENIZER = os.path.join(HERE, "..", "tests", "data", "tokenizer")
+DEFAULT_TOKENIZER = os.path.join(HERE, "..", "..", "tests", "data", "tokenizer")
 
 
 def build_text(mb):

@@ -42,8 +42,10 @@ std::string default_model_dir() {
       }
     }
   }
-  throw Error("no model given: pass -m DIR (a Hugging Face GPT-2 folder) or set SELATTN_MODEL; no bundled model "
-              "was found in " + models.string());
+  throw Error(
+      "no model given: pass -m DIR (a Hugging Face GPT-2 folder) or set SELATTN_MODEL; no bundled model "
+      "was found in " +
+      models.string());
 }
 
 std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text, const std::string& source,
@@ -59,11 +61,21 @@ std::string json_escape(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -94,7 +106,10 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 Progress::Progress(std::string label, int64_t total)
-    : label_(std::move(label)), total_(total), start_(std::chrono::steady_clock::now()), last_draw_(start_),
+    : label_(std::move(label)),
+      total_(total),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_),
       tty_(isatty(STDERR_FILENO) != 0) {}
 
 void Progress::update(int64_t done) {

@@ -49,8 +49,8 @@ int run_generate(const GenerateArgs& a) {
   }
   const int ctx = a.ctx == 0 ? config.n_positions : a.ctx;
   if (ctx < 2 || ctx > config.n_positions) {
-    throw Error("-c/--ctx-size: expected 2.." + std::to_string(config.n_positions) + " (the model's n_positions), found " +
-                std::to_string(a.ctx));
+    throw Error("-c/--ctx-size: expected 2.." + std::to_string(config.n_positions) +
+                " (the model's n_positions), found " + std::to_string(a.ctx));
   }
 
   const std::string prompt = a.file.empty() ? a.prompt : read_input_file(a.file);
@@ -70,7 +70,8 @@ int run_generate(const GenerateArgs& a) {
     const int room = std::min(a.n_predict, ctx / 2);
     const std::size_t keep = static_cast<std::size_t>(ctx - 1 - room);
     std::vector<int32_t> tail(prompt_ids.end() - static_cast<std::ptrdiff_t>(keep), prompt_ids.end());
-    std::fprintf(stderr, "selattn: warning: prompt truncated from %zu to its last %zu tokens to fit the context of %d\n",
+    std::fprintf(stderr,
+                 "selattn: warning: prompt truncated from %zu to its last %zu tokens to fit the context of %d\n",
                  prompt_ids.size(), keep, ctx);
     tokens.assign(1, bos);
     tokens.insert(tokens.end(), tail.begin(), tail.end());

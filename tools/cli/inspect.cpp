@@ -4,25 +4,10 @@
 #include <string>
 
 #include "commands.h"
+#include "common.h"
 #include "selattn/selattn.h"
 
 namespace selattn::cli {
-namespace {
-
-std::string human_bytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024.0 && u < 4) {
-    bytes /= 1024.0;
-    ++u;
-  }
-  char buf[64];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", bytes, units[u]);
-  return buf;
-}
-
-}  // namespace
-
 Runner add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Print a model's config, parameter count, dtype and KV bytes per token");
   auto model_dir = std::make_shared<std::string>();

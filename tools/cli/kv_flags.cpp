@@ -20,32 +20,42 @@ void add_kv_flags(CLI::App* cmd, KvFlags& f) {
   cmd->add_option("--kv-memory-limit", f.memory_limit_mib, "Most MiB of KV pages in use (0: no limit)");
 }
 
+namespace {
+
+// A whole decimal integer, or 0 when the text is not one.
+int parse_budget(const std::string& text) {
+  std::size_t used = 0;
+  try {
+    const int b = std::stoi(text, &used);
+    return used == text.size() ? b : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+}  // namespace
+
 KvCacheOptions kv_options(const KvFlags& f) {
   KvCacheOptions o;
   o.policy = kv_policy_from_name(f.policy);
-  if (f.budget != 0) {
-    if (f.budget < 1) throw Error("--kv-budget: expected at least 1 token per layer, found " + std::to_string(f.budget));
-    o.budgets = {f.budget};
+  if (!f.budget.empty()) {
+    const int b = parse_budget(f.budget);
+    if (b < 1) throw Error("--kv-budget: expected at least 1 token per layer, found \"" + f.budget + "\"");
+    o.budgets = {b};
   } else if (!f.budgets.empty()) {
     std::stringstream s(f.budgets);
     std::string item;
     while (std::getline(s, item, ',')) {
-      std::size_t used = 0;
-      int b = 0;
-      try {
-        b = std::stoi(item, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != item.size() || b < 1) {
+      const int b = parse_budget(item);
+      if (b < 1)
         throw Error("--kv-budgets: expected positive integers separated by commas, found \"" + f.budgets + "\"");
-      }
       o.budgets.push_back(b);
     }
   }
   if (o.policy == KvPolicy::kNone && !o.budgets.empty()) {
-    throw Error("--kv-budget/--kv-budgets need an evicting --kv-policy (selective, h2o or streaming); policy none "
-                "keeps every token");
+    throw Error(
+        "--kv-budget/--kv-budgets need an evicting --kv-policy (selective, h2o or streaming); policy none "
+        "keeps every token");
   }
   if (f.recent < -1) throw Error("--kv-recent: expected >= 0, found " + std::to_string(f.recent));
   if (f.sinks < 0) throw Error("--kv-sinks: expected >= 0, found " + std::to_string(f.sinks));
@@ -69,14 +79,13 @@ ModelOptions model_options(const KvFlags& f, int n_threads) {
 std::string kv_stats_text(const KvStats& st, KvPolicy policy, std::size_t peak_kv_bytes) {
   char buf[512];
   const double ratio = st.budget_sum > 0 ? static_cast<double>(st.full_context) / st.budget_sum : 0.0;
-  std::snprintf(buf, sizeof buf,
-                "KV cache:  policy %s, budgets sum %lld of L x N = %lld token slots (%.1fx less); live now %lld; "
-                "pages %d of %d slots, %s K/V + %s metadata now, peak %s\n",
-                kv_policy_name(policy), static_cast<long long>(st.budget_sum), static_cast<long long>(st.full_context),
-                ratio, static_cast<long long>(st.live), st.pages, st.page_size,
-                human_bytes(static_cast<double>(st.kv_bytes)).c_str(),
-                human_bytes(static_cast<double>(st.meta_bytes)).c_str(),
-                human_bytes(static_cast<double>(peak_kv_bytes)).c_str());
+  std::snprintf(
+      buf, sizeof buf,
+      "KV cache:  policy %s, budgets sum %lld of L x N = %lld token slots (%.1fx less); live now %lld; "
+      "pages %d of %d slots, %s K/V + %s metadata now, peak %s\n",
+      kv_policy_name(policy), static_cast<long long>(st.budget_sum), static_cast<long long>(st.full_context), ratio,
+      static_cast<long long>(st.live), st.pages, st.page_size, human_bytes(static_cast<double>(st.kv_bytes)).c_str(),
+      human_bytes(static_cast<double>(st.meta_bytes)).c_str(), human_bytes(static_cast<double>(peak_kv_bytes)).c_str());
   std::string out = buf;
   out += "           per layer (live/budget):";
   for (std::size_t l = 0; l < st.layers.size(); ++l) {

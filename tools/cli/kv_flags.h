@@ -13,8 +13,8 @@ namespace selattn::cli {
 
 struct KvFlags {
   std::string policy = "none";
-  int budget = 0;           // --kv-budget: one for all layers
-  std::string budgets;      // --kv-budgets a,b,c: one per layer
+  std::string budget;   // --kv-budget: one for all layers
+  std::string budgets;  // --kv-budgets a,b,c: one per layer
   int page_size = 16;
   int recent = -1;
   int sinks = 4;

@@ -18,6 +18,7 @@ struct PerplexityArgs {
   int threads = 0;
   int n_batch = 256;
   bool json = false;
+  bool special = false;
   KvFlags kv;
 };
 
@@ -33,7 +34,7 @@ int run_perplexity(const PerplexityArgs& a) {
   }
   const Tokenizer tok = Tokenizer::load(dir);
   const std::string text = read_input_file(a.file);
-  const auto tokens = encode_text(tok, text, a.file, false);
+  const auto tokens = encode_text(tok, text, a.file, a.special);
   if (tokens.empty()) throw Error(a.file + ": the text is empty: nothing to score");
   const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
   if (bos < 0) throw Error(dir + ": neither config.json (bos_token_id) nor the tokenizer names a BOS token");
@@ -78,8 +79,12 @@ Runner add_perplexity(CLI::App& app) {
   cmd->add_option("-f,--file", a->file, "Text file to score ('-' for stdin)")->required();
   cmd->add_option("-c,--ctx", a->ctx, "Positions per window, BOS included (default: n_positions)");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
-  cmd->add_option("-b,--batch", a->n_batch, "Tokens per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-b,--batch", a->n_batch, "Tokens per forward pass")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", a->json, "Print one JSON object instead of text");
+  cmd->add_flag("--special", a->special,
+                "Read special tokens such as <|endoftext|> in the text as themselves (document separators)");
   add_kv_flags(cmd, a->kv);
   return [a] { return run_perplexity(*a); };
 }

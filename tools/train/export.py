@@ -145,6 +145,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     tensors = hf_tensors(model, DTYPES[args.dtype])
     save_file(tensors, os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
+    os.chmod(os.path.join(args.out, "model.safetensors"), 0o644)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(hf_config(cfg), f, indent=2)
     for name in ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"):

@@ -80,7 +80,7 @@ def test_matches_transformers():
     cfg = GPTConfig(vocab_size=64, n_positions=32, n_layer=2, n_head=2, n_embd=16)
     ours = GPT(cfg).eval()
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=16, n_layer=2, n_head=2,
-                                    activation_function="gelu_new", resid_pdrop=0, embd_pdrop=0,
+                                    activation_function="gelu_new", resid_pdrop=0, embd_pdrop=0, bos_token_id=0, eos_token_id=0,
                                     attn_pdrop=0)).eval()
     sd = {}
     for k, v in ours.state_dict().items():

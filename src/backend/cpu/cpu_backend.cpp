@@ -77,7 +77,8 @@ class CpuBackend final : public Backend {
       for (int64_t o = begin; o < end; ++o) {
         const float* w = weight + o * C;
         const float b = bias != nullptr ? bias[o] : 0.0f;
-        for (int t = 0; t < T; ++t) out[static_cast<int64_t>(t) * OC + o] = dot(in + static_cast<int64_t>(t) * C, w, C) + b;
+        for (int t = 0; t < T; ++t)
+          out[static_cast<int64_t>(t) * OC + o] = dot(in + static_cast<int64_t>(t) * C, w, C) + b;
       }
     });
   }
@@ -105,8 +106,8 @@ class CpuBackend final : public Backend {
     for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
   }
 
-  void attention_forward(float* out, const float* q, int q_stride, const int32_t* q_pos, int T,
-                         const KvLayerView& kv, int NH, int HS, float scale) override {
+  void attention_forward(float* out, const float* q, int q_stride, const int32_t* q_pos, int T, const KvLayerView& kv,
+                         int NH, int HS, float scale) override {
     const int64_t C = static_cast<int64_t>(NH) * HS;
     // One task per (token, head). Softmax is computed online (running max and
     // sum, rescaling the accumulator when the max grows), so no scratch row
@@ -148,8 +149,7 @@ class CpuBackend final : public Backend {
   }
 
   void attention_step_forward(float* out, const float* q, int32_t q_pos, const KvLayerView& kv, int NH, int HS,
-                              float scale, int sel_head, float* sel_logits, float* attention,
-                              float* scratch) override {
+                              float scale, int sel_head, float* sel_logits, float* attention, float* scratch) override {
     const int64_t C = static_cast<int64_t>(NH) * HS;
     const int n = kv.n_slots();
     auto head = [&](int64_t begin, int64_t end) {
