@@ -5,23 +5,15 @@
 #include <limits>
 
 #include "backend/backend.h"
+#include "backend/cpu/matmul_tiled.h"
 #include "core/thread_pool.h"
 
 namespace selattn {
 namespace {
 
-// Dot product with eight independent partial sums, so the compiler can keep
-// them in vector registers without reassociating a single sum (no -ffast-math).
-inline float dot(const float* a, const float* b, int n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
-  }
-  float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
+// The plain dot product (eight interleaved partial sums, so the compiler can
+// keep them in vector registers without reassociating one sum).
+inline float dot(const float* a, const float* b, int n) { return cpu_dot(a, b, n); }
 
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
 
@@ -71,15 +63,23 @@ class CpuBackend final : public Backend {
 
   void matmul_forward(float* out, const float* in, const float* weight, const float* bias, int T, int C,
                       int OC) override {
-    // Parallel over output channels: each thread streams its slice of the
-    // weight once and reuses every row against all T inputs.
-    pool_.parallel_for(OC, [&](int64_t begin, int64_t end) {
-      for (int64_t o = begin; o < end; ++o) {
-        const float* w = weight + o * C;
-        const float b = bias != nullptr ? bias[o] : 0.0f;
-        for (int t = 0; t < T; ++t)
-          out[static_cast<int64_t>(t) * OC + o] = dot(in + static_cast<int64_t>(t) * C, w, C) + b;
-      }
+    // Parallel over output channels, in blocks of the tile width so each
+    // thread's slice of the weight is streamed once for all T inputs. With
+    // one token (decode) the plain loop is as fast: it is memory-bound.
+    if (T < 4) {
+      pool_.parallel_for(OC, [&](int64_t begin, int64_t end) {
+        for (int64_t o = begin; o < end; ++o) {
+          const float* w = weight + o * C;
+          const float b = bias != nullptr ? bias[o] : 0.0f;
+          for (int t = 0; t < T; ++t)
+            out[static_cast<int64_t>(t) * OC + o] = dot(in + static_cast<int64_t>(t) * C, w, C) + b;
+        }
+      });
+      return;
+    }
+    const int64_t blocks = (OC + 3) / 4;
+    pool_.parallel_for(blocks, [&](int64_t begin, int64_t end) {
+      cpu_matmul_tiled(out, in, weight, bias, T, C, OC, begin * 4, std::min<int64_t>(end * 4, OC));
     });
   }
 
