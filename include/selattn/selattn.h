@@ -1,6 +1,7 @@
 // selattn — the public C++ API in one include.
 #pragma once
 
+#include "selattn/calibrate.h"
 #include "selattn/config.h"
 #include "selattn/error.h"
 #include "selattn/kv.h"

@@ -1,9 +1,13 @@
 #include "io/config.h"
 
+#include <cstdio>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "io/file_util.h"
+#include "selattn/calibrate.h"
 
 namespace selattn {
 namespace {
@@ -135,6 +139,29 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 ModelConfig load_model_config(const std::string& path) {
   check(file_exists(path), path, ": config.json not found");
   return parse_model_config(read_text_file(path), path);
+}
+
+void save_kv_budgets(const std::string& model_dir, const std::vector<int>& budgets, int ctx, double target_ppl,
+                     double perplexity, const std::string& text) {
+  const std::string path = join_path(model_dir, "config.json");
+  json j;
+  try {
+    j = json::parse(read_text_file(path));
+  } catch (const json::exception& e) {
+    fail(path, ": invalid JSON: ", e.what());
+  }
+  check(j.is_object(), path, ": expected a JSON object");
+  j["kv_budgets"] = budgets;
+  j["kv_calibration"] = {{"ctx", ctx}, {"target_perplexity", target_ppl}, {"perplexity", perplexity}, {"text", text}};
+  // Write beside, then rename: a failure never leaves a half-written config.
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    check(static_cast<bool>(out), tmp, ": cannot open for writing");
+    out << j.dump(2) << "\n";
+    check(static_cast<bool>(out), tmp, ": write failed");
+  }
+  check(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot replace the file");
 }
 
 }  // namespace selattn

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add(selattn::cli::add_generate);
   add(selattn::cli::add_perplexity);
   add(selattn::cli::add_tokenize);
+  add(selattn::cli::add_calibrate);
   add(selattn::cli::add_inspect);
 
   try {

@@ -19,6 +19,7 @@ struct PerplexityArgs {
   int n_batch = 256;
   bool json = false;
   bool special = false;
+  int64_t max_tokens = 0;
   KvFlags kv;
 };
 
@@ -34,8 +35,10 @@ int run_perplexity(const PerplexityArgs& a) {
   }
   const Tokenizer tok = Tokenizer::load(dir);
   const std::string text = read_input_file(a.file);
-  const auto tokens = encode_text(tok, text, a.file, a.special);
+  auto tokens = encode_text(tok, text, a.file, a.special);
   if (tokens.empty()) throw Error(a.file + ": the text is empty: nothing to score");
+  if (a.max_tokens < 0) throw Error("--max-tokens: expected >= 0, found " + std::to_string(a.max_tokens));
+  if (a.max_tokens > 0 && static_cast<int64_t>(tokens.size()) > a.max_tokens) tokens.resize(a.max_tokens);
   const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
   if (bos < 0) throw Error(dir + ": neither config.json (bos_token_id) nor the tokenizer names a BOS token");
 
@@ -78,6 +81,7 @@ Runner add_perplexity(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "Model folder (default: the bundled selective-attention model)");
   cmd->add_option("-f,--file", a->file, "Text file to score ('-' for stdin)")->required();
   cmd->add_option("-c,--ctx", a->ctx, "Positions per window, BOS included (default: n_positions)");
+  cmd->add_option("--max-tokens", a->max_tokens, "Score only the first N tokens of the text (0: all)");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
   cmd->add_option("-b,--batch", a->n_batch, "Tokens per forward pass")
       ->capture_default_str()
