@@ -4,6 +4,7 @@
 #include "selattn/calibrate.h"
 #include "selattn/config.h"
 #include "selattn/error.h"
+#include "selattn/eval.h"
 #include "selattn/kv.h"
 #include "selattn/log.h"
 #include "selattn/model.h"

@@ -11,6 +11,7 @@ namespace selattn::cli {
 using Runner = std::function<int()>;
 
 Runner add_calibrate(CLI::App& app);
+Runner add_eval(CLI::App& app);
 Runner add_inspect(CLI::App& app);
 Runner add_generate(CLI::App& app);
 Runner add_perplexity(CLI::App& app);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   add(selattn::cli::add_perplexity);
   add(selattn::cli::add_tokenize);
   add(selattn::cli::add_calibrate);
+  add(selattn::cli::add_eval);
   add(selattn::cli::add_inspect);
 
   try {
