@@ -13,6 +13,7 @@ using Runner = std::function<int()>;
 Runner add_calibrate(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_inspect(CLI::App& app);
+Runner add_memory(CLI::App& app);
 Runner add_generate(CLI::App& app);
 Runner add_perplexity(CLI::App& app);
 Runner add_tokenize(CLI::App& app);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(selattn::cli::add_tokenize);
   add(selattn::cli::add_calibrate);
   add(selattn::cli::add_eval);
+  add(selattn::cli::add_memory);
   add(selattn::cli::add_inspect);
 
   try {
