@@ -2,21 +2,10 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "eval/log_prob.h"
 #include "selattn/eval.h"
 
 namespace selattn {
-namespace {
-
-double log_softmax_at(std::span<const float> logits, int32_t target) {
-  double max_logit = logits[0];
-  for (float l : logits) max_logit = std::max(max_logit, static_cast<double>(l));
-  double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - max_logit);
-  return static_cast<double>(logits[target]) - max_logit - std::log(sum);
-}
-
-}  // namespace
-
 MultipleChoiceResult evaluate_multiple_choice(std::shared_ptr<const Model> model, const Tokenizer& tokenizer,
                                               const std::vector<MultipleChoiceItem>& items,
                                               const MultipleChoiceOptions& options) {
@@ -57,7 +46,7 @@ MultipleChoiceResult evaluate_multiple_choice(std::shared_ptr<const Model> model
       session.append(input, logits);
       double logprob = 0.0;
       for (std::size_t i = first; i < input.size(); ++i) {
-        logprob += log_softmax_at(std::span<const float>(logits.data() + (i - 1) * V, V), input[i]);
+        logprob += token_log_prob(std::span<const float>(logits.data() + (i - 1) * V, V), input[i]);
       }
       const double norm = logprob / static_cast<double>(ending.size());
       if (norm > best_norm) {

@@ -5,22 +5,9 @@
 #include <vector>
 
 #include "core/check.h"
+#include "eval/log_prob.h"
 
 namespace selattn {
-namespace {
-
-// -log softmax(logits)[target], in double so long windows of small
-// probabilities do not lose digits.
-double token_nll(std::span<const float> logits, int32_t target) {
-  double max_logit = logits[0];
-  for (float l : logits) max_logit = std::max(max_logit, static_cast<double>(l));
-  double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - max_logit);
-  return std::log(sum) + max_logit - static_cast<double>(logits[target]);
-}
-
-}  // namespace
-
 PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::span<const int32_t> tokens, int32_t bos,
                                      const PerplexityOptions& options) {
   check(model != nullptr, "perplexity: expected a model, found null");
@@ -62,7 +49,7 @@ PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::sp
       for (std::size_t t = 0; t < T; ++t) {
         const std::size_t pos = done + t;
         if (pos + 1 < input.size()) {
-          nll_sum += token_nll(std::span<const float>(logits.data() + t * V, V), input[pos + 1]);
+          nll_sum -= token_log_prob(std::span<const float>(logits.data() + t * V, V), input[pos + 1]);
         }
       }
       done += T;

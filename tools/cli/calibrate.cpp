@@ -35,22 +35,13 @@ int run_calibrate(const CalibrateArgs& a) {
         "calibrate: give exactly one of --baseline DIR (its full-context perplexity is the target) or "
         "--target-ppl X (> 0)");
   }
-  const std::string dir = a.model.empty() ? default_model_dir() : a.model;
-  auto model = Model::load(dir, ModelOptions{a.threads});
-  const ModelConfig& config = model->config();
-  const int ctx = a.ctx == 0 ? config.n_positions : a.ctx;
-  if (ctx < 2 || ctx > config.n_positions) {
-    throw Error("--ctx: expected 2.." + std::to_string(config.n_positions) + " (the model's n_positions), found " +
-                std::to_string(ctx));
-  }
-  const Tokenizer tok = Tokenizer::load(dir);
-  const std::string text = read_input_file(a.file);
-  auto tokens = encode_text(tok, text, a.file, a.special);
-  if (tokens.empty()) throw Error(a.file + ": the text is empty: nothing to calibrate on");
-  if (a.max_tokens < 0) throw Error("--max-tokens: expected >= 0, found " + std::to_string(a.max_tokens));
-  if (a.max_tokens > 0 && static_cast<int64_t>(tokens.size()) > a.max_tokens) tokens.resize(a.max_tokens);
-  const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
-  if (bos < 0) throw Error(dir + ": neither config.json (bos_token_id) nor the tokenizer names a BOS token");
+  const ScoringInput in = load_scoring_input(a.model, ModelOptions{a.threads}, a.file, a.ctx, a.special, a.max_tokens);
+  const std::string& dir = in.dir;
+  const auto& model = in.model;
+  const auto& tokens = in.tokens;
+  const std::string& text = in.text;
+  const int ctx = in.ctx;
+  const int32_t bos = in.bos;
   // Fail before the long search when the result cannot be written.
   if (!a.output.empty()) {
     std::ofstream probe(a.output, std::ios::app);

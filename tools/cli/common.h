@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
+#include "selattn/model.h"
 #include "selattn/tokenizer.h"
 
 namespace selattn::cli {
@@ -21,6 +24,22 @@ std::string default_model_dir();
 // tok.encode(text), with errors (invalid UTF-8) naming where the text came from.
 std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text, const std::string& source,
                                  bool allow_special);
+
+// A model, its tokenizer and a text to score, as perplexity and calibrate
+// load them: ctx checked against n_positions (0 = n_positions), the text
+// tokenized (special tokens when asked), cut to max_tokens (0 = all), BOS
+// resolved. Errors name the flag or file.
+struct ScoringInput {
+  std::string dir;
+  std::shared_ptr<const Model> model;
+  Tokenizer tokenizer;
+  std::vector<int32_t> tokens;
+  int ctx = 0;
+  int32_t bos = -1;
+  std::string text;  // as read
+};
+ScoringInput load_scoring_input(const std::string& model_arg, const ModelOptions& options, const std::string& file,
+                                int ctx, bool special, int64_t max_tokens);
 
 std::string json_escape(const std::string& s);  // with the quotes
 std::string human_bytes(double bytes);

@@ -24,23 +24,14 @@ struct PerplexityArgs {
 };
 
 int run_perplexity(const PerplexityArgs& a) {
-  const std::string dir = a.model.empty() ? default_model_dir() : a.model;
   const KvCacheOptions kv = kv_options(a.kv);
-  auto model = Model::load(dir, model_options(a.kv, a.threads));
-  const ModelConfig& config = model->config();
-  const int ctx = a.ctx == 0 ? config.n_positions : a.ctx;
-  if (ctx < 2 || ctx > config.n_positions) {
-    throw Error("--ctx: expected 2.." + std::to_string(config.n_positions) + " (the model's n_positions), found " +
-                std::to_string(ctx));
-  }
-  const Tokenizer tok = Tokenizer::load(dir);
-  const std::string text = read_input_file(a.file);
-  auto tokens = encode_text(tok, text, a.file, a.special);
-  if (tokens.empty()) throw Error(a.file + ": the text is empty: nothing to score");
-  if (a.max_tokens < 0) throw Error("--max-tokens: expected >= 0, found " + std::to_string(a.max_tokens));
-  if (a.max_tokens > 0 && static_cast<int64_t>(tokens.size()) > a.max_tokens) tokens.resize(a.max_tokens);
-  const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
-  if (bos < 0) throw Error(dir + ": neither config.json (bos_token_id) nor the tokenizer names a BOS token");
+  const ScoringInput in =
+      load_scoring_input(a.model, model_options(a.kv, a.threads), a.file, a.ctx, a.special, a.max_tokens);
+  const std::string& dir = in.dir;
+  const auto& model = in.model;
+  const auto& tokens = in.tokens;
+  const int ctx = in.ctx;
+  const int32_t bos = in.bos;
 
   Progress progress("perplexity", static_cast<int64_t>(tokens.size()));
   PerplexityOptions options;
