@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "selattn/config.h"
+
 namespace selattn {
 
 class Tokenizer {
@@ -79,6 +81,11 @@ class Tokenizer {
   explicit Tokenizer(std::shared_ptr<const Impl> impl);
   std::shared_ptr<const Impl> impl_;
 };
+
+// The BOS id for a model and its tokenizer: config.json's bos_token_id, else
+// the tokenizer's <|endoftext|>. Throws Error (naming `where`) when neither
+// names one, or when the tokenizer has more tokens than the model can take.
+int32_t model_bos_id(const ModelConfig& config, const Tokenizer& tokenizer, const std::string& where);
 
 // Turns ids into text one at a time without ever cutting a UTF-8 sequence:
 // bytes that begin a character are held back until the character is

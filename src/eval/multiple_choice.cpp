@@ -13,8 +13,7 @@ MultipleChoiceResult evaluate_multiple_choice(std::shared_ptr<const Model> model
   const ModelConfig& config = model->config();
   const int ctx = options.ctx == 0 ? config.n_positions : options.ctx;
   check(ctx >= 2 && ctx <= config.n_positions, "eval: ctx must be in [2, ", config.n_positions, "], found ", ctx);
-  const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tokenizer.eos_id();
-  check(bos >= 0, "eval: the model names no BOS token");
+  const int32_t bos = model_bos_id(config, tokenizer, "eval");
   const int V = config.vocab_size;
   SessionOptions so;
   so.n_ctx = ctx;

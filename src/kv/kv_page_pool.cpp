@@ -37,9 +37,4 @@ std::size_t KvPagePool::pages_in_use() const {
   return pages_.size() - free_.size();
 }
 
-std::size_t KvPagePool::pages_allocated() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return pages_.size();
-}
-
 }  // namespace selattn

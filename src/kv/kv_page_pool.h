@@ -23,7 +23,6 @@ class KvPagePool {
   int page_size() const { return page_size_; }
   std::size_t page_bytes() const { return page_floats_ * sizeof(float); }
   std::size_t pages_in_use() const;
-  std::size_t pages_allocated() const;
   std::size_t limit_bytes() const { return limit_bytes_; }
 
  private:

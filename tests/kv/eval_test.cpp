@@ -64,6 +64,24 @@ TEST(Eval, HellaswagChoicesFollowLengthNormalisedLikelihood) {
   EXPECT_GT(evaluate_multiple_choice(model, tok, items, small).truncated, 0);
 }
 
+TEST(Eval, ModelBosIdComesFromConfigThenTokenizer) {
+  const Tokenizer tok = Tokenizer::load(std::string(SELATTN_TEST_DATA) + "/tokenizer");  // 2000 tokens
+  ModelConfig c;
+  c.vocab_size = 2000;
+  c.bos_token_id = 7;
+  EXPECT_EQ(model_bos_id(c, tok, "m"), 7);
+  c.bos_token_id = -1;
+  EXPECT_EQ(model_bos_id(c, tok, "m"), tok.eos_id());
+  c.vocab_size = 1999;  // the tokenizer could produce ids the model has no row for
+  try {
+    model_bos_id(c, tok, "m");
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("m: the tokenizer has 2000 tokens but the model only 1999"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Eval, BadFiles) {
   TempDir dir;
   auto expect_error = [&](const std::string& content, const std::string& needle) {

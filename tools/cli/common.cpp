@@ -58,24 +58,28 @@ std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text, 
   }
 }
 
+int resolve_ctx(int ctx_arg, int n_positions, const std::string& flag) {
+  const int ctx = ctx_arg == 0 ? n_positions : ctx_arg;
+  if (ctx < 2 || ctx > n_positions) {
+    throw Error(flag + ": expected 2.." + std::to_string(n_positions) + " (the model's n_positions), found " +
+                std::to_string(ctx));
+  }
+  return ctx;
+}
+
 ScoringInput load_scoring_input(const std::string& model_arg, const ModelOptions& options, const std::string& file,
                                 int ctx, bool special, int64_t max_tokens) {
   if (max_tokens < 0) throw Error("--max-tokens: expected >= 0, found " + std::to_string(max_tokens));
   const std::string dir = model_arg.empty() ? default_model_dir() : model_arg;
   auto model = Model::load(dir, options);
   const ModelConfig& config = model->config();
-  const int n_ctx = ctx == 0 ? config.n_positions : ctx;
-  if (n_ctx < 2 || n_ctx > config.n_positions) {
-    throw Error("--ctx: expected 2.." + std::to_string(config.n_positions) + " (the model's n_positions), found " +
-                std::to_string(n_ctx));
-  }
+  const int n_ctx = resolve_ctx(ctx, config.n_positions, "--ctx");
   Tokenizer tok = Tokenizer::load(dir);
+  const int32_t bos = model_bos_id(config, tok, dir);
   std::string text = read_input_file(file);
   auto tokens = encode_text(tok, text, file, special);
   if (tokens.empty()) throw Error(file + ": the text is empty: nothing to score");
   if (max_tokens > 0 && static_cast<int64_t>(tokens.size()) > max_tokens) tokens.resize(max_tokens);
-  const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
-  if (bos < 0) throw Error(dir + ": neither config.json (bos_token_id) nor the tokenizer names a BOS token");
   return ScoringInput{dir, std::move(model), std::move(tok), std::move(tokens), n_ctx, bos, std::move(text)};
 }
 

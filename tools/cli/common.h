@@ -25,6 +25,10 @@ std::string default_model_dir();
 std::vector<int32_t> encode_text(const Tokenizer& tok, const std::string& text, const std::string& source,
                                  bool allow_special);
 
+// The context a command runs at: ctx_arg, or n_positions when it is 0; Error
+// naming `flag` unless it is in [2, n_positions].
+int resolve_ctx(int ctx_arg, int n_positions, const std::string& flag);
+
 // A model, its tokenizer and a text to score, as perplexity and calibrate
 // load them: ctx checked against n_positions (0 = n_positions), the text
 // tokenized (special tokens when asked), cut to max_tokens (0 = all), BOS

@@ -43,20 +43,11 @@ int run_generate(const GenerateArgs& a) {
   auto model = Model::load(dir, model_options(a.kv, a.threads));
   const ModelConfig& config = model->config();
   const Tokenizer tok = Tokenizer::load(dir);
-  if (tok.vocab_size() > config.vocab_size) {
-    throw Error(dir + ": the tokenizer has " + std::to_string(tok.vocab_size()) + " tokens but the model only " +
-                std::to_string(config.vocab_size));
-  }
-  const int ctx = a.ctx == 0 ? config.n_positions : a.ctx;
-  if (ctx < 2 || ctx > config.n_positions) {
-    throw Error("-c/--ctx-size: expected 2.." + std::to_string(config.n_positions) +
-                " (the model's n_positions), found " + std::to_string(a.ctx));
-  }
+  const int32_t bos = model_bos_id(config, tok, dir);
+  const int ctx = resolve_ctx(a.ctx, config.n_positions, "-c/--ctx-size");
 
   const std::string prompt = a.file.empty() ? a.prompt : read_input_file(a.file);
   const std::vector<int32_t> prompt_ids = encode_text(tok, prompt, a.file.empty() ? "-p" : a.file, a.special);
-  const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
-  if (bos < 0) throw Error(dir + ": neither config.json (bos_token_id) nor the tokenizer names a BOS token");
   std::vector<int32_t> tokens = {bos};
   tokens.insert(tokens.end(), prompt_ids.begin(), prompt_ids.end());
   std::string echo = prompt;

@@ -139,8 +139,7 @@ int run_memory(const MemoryArgs& a) {
   if (a.calib_max_tokens > 0 && static_cast<int64_t>(calib.size()) > a.calib_max_tokens)
     calib.resize(a.calib_max_tokens);
   if (a.max_tokens > 0 && static_cast<int64_t>(eval.size()) > a.max_tokens) eval.resize(a.max_tokens);
-  const int32_t bos = config.bos_token_id >= 0 ? config.bos_token_id : tok.eos_id();
-  if (bos < 0) throw Error(dir + ": the model names no BOS token");
+  const int32_t bos = model_bos_id(config, tok, dir);
   const int L = config.n_layer;
   const auto t0 = std::chrono::steady_clock::now();
 
