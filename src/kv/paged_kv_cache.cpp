@@ -16,6 +16,7 @@ PagedKvCache::PagedKvCache(KvPagePool& pool, const PagedKvCacheConfig& c)
       n_ctx_(c.n_ctx),
       page_size_(pool.page_size()),
       policy_(c.options.policy),
+      recent_(c.options.recent),  // h2o: -1 = half of each layer's budget, resolved at eviction
       sinks_(c.options.sinks),
       selection_head_(c.selection_head) {
   check(c.n_layer > 0 && c.n_ctx > 0 && c.n_embd > 0, "KV cache: expected positive sizes, found n_layer ", c.n_layer,
@@ -47,9 +48,6 @@ PagedKvCache::PagedKvCache(KvPagePool& pool, const PagedKvCacheConfig& c)
     L.attention.assign(slots, 0.0f);
     L.evicted.reserve(c.n_ctx);
   }
-  // h2o's default recent window is half of each layer's budget; resolved per
-  // layer at eviction time, so keep -1 here.
-  recent_ = c.options.recent;
 }
 
 PagedKvCache::~PagedKvCache() { reset(); }

@@ -57,7 +57,7 @@ TEST(CliCalibrate, BadInput) {
   }
   std::filesystem::copy(std::string(SELATTN_TEST_DATA) + "/tokenizer/small_legacy/tokenizer.json",
                         other.file("tokenizer.json"), std::filesystem::copy_options::overwrite_existing);
-  r = run_selattn("calibrate -m " + kModel + " -f " + kText + " --ctx 64 --baseline " + other.str());
+  r = run_selattn("calibrate -m " + kModel + " -f " + kText + " --ctx 64 --baseline " + other.path());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("not comparable"), std::string::npos) << r.err;
 }

@@ -114,8 +114,8 @@ TEST(Calibrate, SavedBudgetsLoadBack) {
   for (const auto& e : std::filesystem::directory_iterator(model_dir("tiny-sa"))) {
     std::filesystem::copy(e.path(), dir.file(e.path().filename().string()));
   }
-  save_kv_budgets(dir.str(), {5, 9}, 64, 10.0, 9.5, "calib.txt");
-  auto model = Model::load(dir.str());
+  save_kv_budgets(dir.path(), {5, 9}, 64, 10.0, 9.5, "calib.txt");
+  auto model = Model::load(dir.path());
   EXPECT_EQ(model->config().kv_budgets, (std::vector<int>{5, 9}));
   EXPECT_TRUE(model->config().selective.enabled);  // other keys kept
   SessionOptions so;

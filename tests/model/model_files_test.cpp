@@ -61,13 +61,13 @@ void expect_load_error(const std::string& dir, const std::string& needle) {
 void expect_folder_error(const ModelFolder& f, const std::string& needle) {
   TempDir dir;
   f.write(dir);
-  expect_load_error(dir.str(), needle);
+  expect_load_error(dir.path(), needle);
 }
 
 TEST(ModelFiles, TheUnchangedCopyLoads) {
   TempDir dir;
   ModelFolder().write(dir);
-  auto model = Model::load(dir.str());
+  auto model = Model::load(dir.path());
   EXPECT_EQ(model->config().n_layer, 2);
 }
 
@@ -75,10 +75,10 @@ TEST(ModelFiles, MissingDirectoryConfigOrWeights) {
   expect_load_error("/nonexistent/selattn-model", "model folder not found");
   expect_load_error("", "expected a path");
   TempDir empty;
-  expect_load_error(empty.str(), "config.json not found");
+  expect_load_error(empty.path(), "config.json not found");
   TempDir no_weights;
   write_file(no_weights.file("config.json"), ModelFolder().config.dump());
-  expect_load_error(no_weights.str(), "no weights");
+  expect_load_error(no_weights.path(), "no weights");
   TempDir file_not_dir;
   write_file(file_not_dir.file("x"), "");
   expect_load_error(file_not_dir.file("x"), "model folder not found");
@@ -89,9 +89,9 @@ TEST(ModelFiles, InvalidConfig) {
   ModelFolder f;
   f.write(dir);
   write_file(dir.file("config.json"), "{\"n_layer\": 2,");
-  expect_load_error(dir.str(), "invalid JSON");
+  expect_load_error(dir.path(), "invalid JSON");
   write_file(dir.file("config.json"), "[1, 2]");
-  expect_load_error(dir.str(), "expected a JSON object");
+  expect_load_error(dir.path(), "expected a JSON object");
 
   for (const char* key : {"n_layer", "n_head", "n_embd", "n_positions", "vocab_size"}) {
     ModelFolder m;
@@ -127,7 +127,7 @@ TEST(ModelFiles, SelectiveAttentionBlockIsCarried) {
   m.config["kv_budgets"] = {10, 20};
   TempDir dir;
   m.write(dir);
-  auto model = Model::load(dir.str());
+  auto model = Model::load(dir.path());
   EXPECT_TRUE(model->config().selective.enabled);
   EXPECT_EQ(model->config().selective.selection_head, 2);
   EXPECT_EQ(model->config().kv_budgets, (std::vector<int>{10, 20}));
@@ -139,27 +139,27 @@ TEST(ModelFiles, TruncatedOrCorruptSafetensors) {
   f.write(dir);
   const std::string st = dir.file("model.safetensors");
   write_file(st, "1234567");
-  expect_load_error(dir.str(), "expected at least 8 bytes");
+  expect_load_error(dir.path(), "expected at least 8 bytes");
   write_file(st, "");
-  expect_load_error(dir.str(), "expected at least 8 bytes");
+  expect_load_error(dir.path(), "expected at least 8 bytes");
 
   std::string bytes = ModelFolder::safetensors_bytes(f.header.dump(), f.data);
   const uint64_t huge = bytes.size();  // header length beyond the file
   std::memcpy(bytes.data(), &huge, 8);
   write_file(st, bytes);
-  expect_load_error(dir.str(), "reaches beyond the end of the file");
+  expect_load_error(dir.path(), "reaches beyond the end of the file");
   const uint64_t absurd = ~0ull;
   std::memcpy(bytes.data(), &absurd, 8);
   write_file(st, bytes);
-  expect_load_error(dir.str(), "exceeds the format's limit");
+  expect_load_error(dir.path(), "exceeds the format's limit");
 
   write_file(st, ModelFolder::safetensors_bytes("this is not json", f.data));
-  expect_load_error(dir.str(), "not valid JSON");
+  expect_load_error(dir.path(), "not valid JSON");
   write_file(st, ModelFolder::safetensors_bytes("[]", f.data));
-  expect_load_error(dir.str(), "expected a JSON object");
+  expect_load_error(dir.path(), "expected a JSON object");
   // The file cut short: tensors now reach beyond the data.
   write_file(st, ModelFolder::safetensors_bytes(f.header.dump(), f.data.substr(0, f.data.size() / 2)));
-  expect_load_error(dir.str(), "beyond the data section");
+  expect_load_error(dir.path(), "beyond the data section");
 }
 
 TEST(ModelFiles, BadTensorEntries) {
@@ -237,7 +237,7 @@ TEST(ModelFiles, ExtraTensorWarnsButLoads) {
   m.header["transformer.h.0.attn.extra"] = {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {begin, begin + 16}}};
   TempDir dir;
   m.write(dir);
-  auto model = Model::load(dir.str());
+  auto model = Model::load(dir.path());
   EXPECT_EQ(model->config().n_layer, 2);
 }
 
@@ -245,11 +245,11 @@ TEST(ModelFiles, ShardIndexErrors) {
   TempDir dir;
   write_file(dir.file("config.json"), ModelFolder().config.dump());
   write_file(dir.file("model.safetensors.index.json"), "{\"weight_map\": {\"a\": \"missing.safetensors\"}}");
-  expect_load_error(dir.str(), "missing.safetensors: cannot open");
+  expect_load_error(dir.path(), "missing.safetensors: cannot open");
   write_file(dir.file("model.safetensors.index.json"), "{\"weight_map\": {\"a\": \"../x.safetensors\"}}");
-  expect_load_error(dir.str(), "inside the model folder");
+  expect_load_error(dir.path(), "inside the model folder");
   write_file(dir.file("model.safetensors.index.json"), "{\"weight_map\": 3}");
-  expect_load_error(dir.str(), "weight_map");
+  expect_load_error(dir.path(), "weight_map");
 }
 
 // Random damage to the header: the parser must answer with a model or an
