@@ -50,6 +50,10 @@ SOURCES = {
     "git_docs": ("git-doc", "GPL-2"),
 }
 
+# What `apt-get install` needs per source, where it is more than the package named above.
+APT = {"kjv": "bible-kjv bible-kjv-text", "fortunes": "fortunes fortunes-min fortunes-bofh-excuses",
+       "debian_docs": "debian-reference-en debian-faq maint-guide"}
+
 # Caps in bytes per source after cleaning (dictionaries would otherwise swamp the prose).
 CAPS = {"gcide": 12_000_000, "wordnet": 4_000_000, "foldoc": 2_500_000}
 
@@ -421,7 +425,12 @@ def main():
     ap.add_argument("--heldout-bytes", type=int, default=300_000, help="target size of each held-out text")
     ap.add_argument("--no-heldout", action="store_true", help="do not (re)write models/data/*.txt")
     ap.add_argument("--sources", default=",".join(SOURCES), help="comma-separated subset")
+    ap.add_argument("--allow-missing", action="store_true",
+                    help="skip a source whose package is not installed (default: stop with an error)")
     args = ap.parse_args()
+    unknown = [n for n in args.sources.split(",") if n not in SOURCES]
+    if unknown:
+        raise SystemExit(f"--sources: unknown {', '.join(unknown)}; known: {', '.join(SOURCES)}")
     os.makedirs(args.out, exist_ok=True)
 
     seen_docs, seen_paras = set(), set()
@@ -456,7 +465,16 @@ def main():
                 total += len(text.encode())
                 ndoc += 1
         except (OSError, subprocess.CalledProcessError) as e:
-            print(f"warning: source {name} unavailable ({e}); is its package installed?", file=sys.stderr)
+            missing = f"{e.__class__.__name__}: {e}"
+        else:
+            missing = "" if ndoc else "no text found"
+        if missing:
+            pkg = APT.get(name, SOURCES[name][0])
+            msg = (f"source {name}: {missing}. Its text comes from the Debian package(s) {pkg}: "
+                   f"install with `apt-get install {pkg}` (tools/train/build_corpus.sh does this)")
+            if not args.allow_missing:
+                raise SystemExit("error: " + msg + ", or pass --allow-missing to build without it")
+            print("warning: " + msg, file=sys.stderr)
         stats[name] = [ndoc, total, 0, 0]
         print(f"{name:14s} {ndoc:6d} docs {total / 1e6:8.2f} MB", file=sys.stderr)
 

@@ -125,6 +125,27 @@ def verify(out, model, dtype):
     return diff
 
 
+def load_checked(ck, path):
+    """The trainer model for checkpoint `ck`, or SystemExit naming every tensor that does
+    not match what the checkpoint's config implies (a config edited by hand, a checkpoint
+    from another run)."""
+    try:
+        cfg = GPTConfig(**ck["config"])
+    except (KeyError, TypeError) as e:
+        raise SystemExit(f"{path}: not a tools/train checkpoint with a usable config ({e})")
+    model = GPT(cfg)
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in ck.get("model", {}).items()}
+    problems = [f"{k}: missing (config implies {want[k]})" for k in want if k not in have]
+    problems += [f"{k}: not in this architecture" for k in have if k not in want]
+    problems += [f"{k}: shape {have[k]}, config implies {want[k]}" for k in want if k in have and have[k] != want[k]]
+    if problems:
+        shown = "\n  ".join(problems[:8]) + (f"\n  ... {len(problems) - 8} more" if len(problems) > 8 else "")
+        raise SystemExit(f"{path}: the config {ck['config']} does not match the tensors:\n  {shown}")
+    model.load_state_dict(ck["model"])
+    return model
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", required=True)
@@ -135,12 +156,13 @@ def main():
     ap.add_argument("--no-verify", action="store_true")
     args = ap.parse_args()
 
-    ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+    try:
+        ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise SystemExit(f"{args.ckpt}: cannot read the checkpoint ({e.__class__.__name__}: {e})")
     ck["_path"] = args.ckpt
-    cfg = GPTConfig(**ck["config"])
-    model = GPT(cfg)
-    model.load_state_dict(ck["model"])
-    model.eval()
+    model = load_checked(ck, args.ckpt).eval()
+    cfg = model.cfg
 
     os.makedirs(args.out, exist_ok=True)
     tensors = hf_tensors(model, DTYPES[args.dtype])

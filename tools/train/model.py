@@ -11,6 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sa_attention import selective_attention
+
 
 @dataclass
 class GPTConfig:
@@ -22,6 +24,7 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
     selective: bool = False        # Selective Attention on/off
     selection_head: int = 0
+    mem_tau: float = 1.0           # memory loss: F >= tau counts as evicted
 
     def to_dict(self):
         return asdict(self)
@@ -51,6 +54,9 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
 
     def forward(self, x, want_f=False):
+        """-> (output, aux). aux: None without selective attention; F (B, T, T) from the
+        matrix form when want_f (the slow reference); else m[i] = sum_j min(F[i,j], tau)
+        (B, T) from the blockwise function, all the memory loss needs."""
         B, T, C = x.shape
         NH = self.cfg.n_head
         HS = C // NH
@@ -58,18 +64,20 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, NH, HS).transpose(1, 2)   # (B, NH, T, HS)
         k = k.view(B, T, NH, HS).transpose(1, 2)
         v = v.view(B, T, NH, HS).transpose(1, 2)
-        f = None
+        aux = None
         if not self.cfg.selective:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif not want_f:
+            y, aux = selective_attention(q, k, v, self.cfg.selection_head, self.cfg.mem_tau)
         else:
             a = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(HS))        # (B, NH, T, T)
-            f = selection_scores(a[:, self.cfg.selection_head], T)      # (B, T, T) f32
+            aux = selection_scores(a[:, self.cfg.selection_head], T)    # F (B, T, T) f32
             causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-            logits = (a.float() - f[:, None]).masked_fill(~causal, float("-inf"))
+            logits = (a.float() - aux[:, None]).masked_fill(~causal, float("-inf"))
             p = torch.softmax(logits, dim=-1).to(v.dtype)
             y = p @ v
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.c_proj(y), (f if want_f else None)
+        return self.c_proj(y), aux
 
 
 class MLP(nn.Module):
@@ -91,10 +99,10 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, x, want_f=False):
-        a, f = self.attn(self.ln_1(x), want_f)
+        a, aux = self.attn(self.ln_1(x), want_f)
         x = x + a
         x = x + self.mlp(self.ln_2(x))
-        return x, f
+        return x, aux
 
 
 class Transformer(nn.Module):
@@ -125,31 +133,36 @@ class GPT(nn.Module):
             nn.init.normal_(m.weight, 0.0, 0.02)
 
     def forward(self, idx, want_f=False):
-        """idx (B, T) -> logits (B, T, V) and, if want_f, F per layer [(B, T, T)]."""
+        """idx (B, T) -> logits (B, T, V) and, with selective attention, one aux per layer:
+        F (B, T, T) if want_f (matrix form), else the memory-loss row sums m (B, T)."""
         B, T = idx.shape
         assert T <= self.cfg.n_positions, f"sequence {T} > n_positions {self.cfg.n_positions}"
         t = self.transformer
         pos = torch.arange(T, device=idx.device)
         x = t.wte(idx) + t.wpe(pos)[None]
-        fs = []
+        auxes = []
         for block in t.h:
-            x, f = block(x, want_f)
-            fs.append(f)
+            x, aux = block(x, want_f)
+            auxes.append(aux)
         x = t.ln_f(x)
         logits = x @ t.wte.weight.T                   # tied lm_head
-        return logits, (fs if want_f else None)
+        return logits, (auxes if self.cfg.selective else None)
 
 
-def memory_loss(fs, tau=1.0):
-    """DESIGN.md: M[l,i] = i - sum_j min(F[l,i,j], tau) / tau;
-    returns mean over layers (and batch) of max_i M[l,i] / n."""
+def memory_loss(ms, tau=1.0):
+    """DESIGN.md: M[l,i] = i - sum_j min(F[l,i,j], tau) / tau, from m[l,i] = sum_j min(F, tau)
+    (B, T) per layer; returns mean over layers (and batch) of max_i M[l,i] / n."""
     terms = []
-    for f in fs:                                       # f (B, T, T)
-        B, T, _ = f.shape
-        i = torch.arange(T, device=f.device, dtype=f.dtype)
-        m = i[None] - torch.clamp(f, max=tau).sum(-1) / tau    # (B, T)
-        terms.append(m.max(dim=-1).values / T)
+    for m in ms:
+        B, T = m.shape
+        i = torch.arange(T, device=m.device, dtype=m.dtype)
+        terms.append((i[None] - m / tau).max(dim=-1).values / T)
     return torch.stack(terms).mean()
+
+
+def memory_rows(f, tau=1.0):
+    """F (B, T, T) -> m (B, T) = sum_j min(F[i,j], tau), the matrix form's memory-loss input."""
+    return torch.clamp(f, max=tau).sum(-1)
 
 
 def num_params(model):

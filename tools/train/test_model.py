@@ -15,7 +15,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import GPT, GPTConfig, memory_loss, selection_scores  # noqa: E402
+from model import GPT, GPTConfig, memory_loss, memory_rows, selection_scores  # noqa: E402
+from sa_attention import selective_attention  # noqa: E402
 
 
 def decode_form_attention(attn, x):
@@ -49,6 +50,8 @@ def test_selective_matches_decode_form():
         for block in model.transformer.h:
             h = block.ln_1(x)
             y_mat, f = block.attn(h, want_f=True)
+            y_blk, m = block.attn(h)
+            assert (y_blk - y_mat).abs().max() < 1e-4 and (m - memory_rows(f)).abs().max() < 1e-3
             for b in range(2):
                 y_dec = decode_form_attention(block.attn, h[b])
                 err = (y_mat[b] - y_dec).abs().max().item()
@@ -63,11 +66,46 @@ def test_selective_matches_decode_form():
 def test_memory_loss():
     # no masking at all: M[i] = i, max = T-1
     f = torch.zeros(1, 8, 8)
-    assert abs(memory_loss([f]).item() - 7 / 8) < 1e-6
+    assert abs(memory_loss([memory_rows(f)]).item() - 7 / 8) < 1e-6
     # one token fully masked (F >= tau) for the last query: M[7] = 7 - 1
     f[0, 7, 3] = 5.0
-    assert abs(memory_loss([f]).item() - 6 / 8) < 1e-6
+    assert abs(memory_loss([memory_rows(f)]).item() - 6 / 8) < 1e-6
     print("ok: memory loss")
+
+
+def matrix_form(q, k, v, tau):
+    """The (T, T) form of DESIGN.md section 1 with autograd doing the backward pass."""
+    B, NH, T, HS = q.shape
+    a = q @ k.transpose(-2, -1) / math.sqrt(HS)
+    keep = torch.ones(T, T, dtype=torch.bool).tril(-1)
+    keep[:, 0] = False
+    s = torch.relu(a[:, 0]) * keep
+    f = torch.cumsum(s, dim=-2) - s
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    p = torch.softmax((a - f[:, None]).masked_fill(~causal, float("-inf")), dim=-1)
+    return p @ v, memory_rows(f, tau)
+
+
+def test_blockwise_matches_matrix_form():
+    """Values and gradients (through F into the selection head, and through the memory
+    loss) of the blockwise autograd function equal the matrix form's, in float64."""
+    from sa_attention import SelectiveAttention
+    torch.manual_seed(2)
+    B, NH, T, HS = 2, 3, 45, 8
+    q, k, v = [(torch.randn(B, NH, T, HS, dtype=torch.float64) * 1.5).requires_grad_() for _ in range(3)]
+    wy, wm = torch.randn(B, NH, T, HS, dtype=torch.float64), torch.randn(B, T, dtype=torch.float64)
+    y0, m0 = matrix_form(q, k, v, 2.0)
+    g0 = torch.autograd.grad((y0 * wy).sum() + (m0 * wm).sum(), (q, k, v))
+    assert m0.abs().sum() > 0 and (m0 < (torch.arange(T) * 2.0)).any(), "test too weak"
+    for block in (1, 7, 16, 64):
+        y1, m1 = SelectiveAttention.apply(q, k, v, 0, 2.0, block)
+        g1 = torch.autograd.grad((y1 * wy).sum() + (m1 * wm).sum(), (q, k, v))
+        assert (y1 - y0).abs().max() < 1e-12 and (m1 - m0).abs().max() < 1e-12, block
+        for a, b in zip(g0, g1):
+            assert (a - b).abs().max() < 1e-11, (block, (a - b).abs().max().item())
+    y2, _ = selective_attention(q.float(), k.float(), v.float())
+    assert (y2.double() - matrix_form(q, k, v, 1.0)[0]).abs().max() < 1e-5
+    print("ok: blockwise selective attention == matrix form (values and gradients)")
 
 
 def test_matches_transformers():
@@ -94,7 +132,31 @@ def test_matches_transformers():
     print(f"ok: SA-off model == transformers GPT-2 (max diff {err:.1e})")
 
 
+def test_export_refuses_mismatch():
+    """export.py stops with a message naming the tensors when config and tensors disagree."""
+    import subprocess
+    import tempfile
+    cfg = GPTConfig(vocab_size=64, n_positions=32, n_layer=2, n_head=2, n_embd=16)
+    sd = GPT(cfg).state_dict()
+    export = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        bad = {"config": {**cfg.to_dict(), "n_embd": 32}, "model": sd, "args": {}, "extra": {}, "step": 0}
+        torch.save(bad, os.path.join(tmp, "bad.pt"))
+        with open(os.path.join(tmp, "junk.pt"), "wb") as f:
+            f.write(b"not a checkpoint")
+        for name, expect in (("bad.pt", "does not match the tensors"), ("junk.pt", "cannot read the checkpoint")):
+            r = subprocess.run([sys.executable, export, "--ckpt", os.path.join(tmp, name), "--out",
+                                os.path.join(tmp, "out")], capture_output=True, text=True)
+            assert r.returncode != 0 and expect in r.stderr, (name, r.returncode, r.stderr[-500:])
+            assert not os.path.exists(os.path.join(tmp, "out", "model.safetensors")), "wrote output anyway"
+            if name == "bad.pt":
+                assert "transformer.h.0.attn.c_attn.weight: shape (48, 16), config implies (96, 32)" in r.stderr, r.stderr
+    print("ok: export refuses a checkpoint whose config does not match its tensors")
+
+
 if __name__ == "__main__":
     test_selective_matches_decode_form()
     test_memory_loss()
+    test_blockwise_matches_matrix_form()
     test_matches_transformers()
+    test_export_refuses_mismatch()

@@ -76,9 +76,9 @@ def autocast(args):
 
 def loss_fn(model, x, y, args):
     with autocast(args):
-        logits, fs = model(x, want_f=args.selective and args.mem_eps > 0)
+        logits, ms = model(x)
     ce = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
-    mem = memory_loss(fs) if fs is not None else torch.zeros(())
+    mem = memory_loss(ms, args.mem_tau) if ms is not None and args.mem_eps > 0 else torch.zeros(())
     return ce, mem
 
 
@@ -116,6 +116,7 @@ def main():
     ap.add_argument("--selective", action="store_true", help="Selective Attention (DESIGN.md section 1)")
     ap.add_argument("--selection-head", type=int, default=0)
     ap.add_argument("--mem-eps", type=float, default=0.0, help="memory-loss weight eps (SA only; 0 = off)")
+    ap.add_argument("--mem-tau", type=float, default=1.0, help="memory-loss threshold tau (F >= tau = evicted)")
     ap.add_argument("--n-layer", type=int, default=4)
     ap.add_argument("--n-head", type=int, default=4)
     ap.add_argument("--n-embd", type=int, default=256)
@@ -144,11 +145,12 @@ def main():
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)      # softmax under a large F yields denormals: slow matmuls
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "ckpt.pt")
     cfg = GPTConfig(vocab_size=args.vocab_size, n_positions=args.n_positions, n_layer=args.n_layer,
                     n_head=args.n_head, n_embd=args.n_embd, selective=args.selective,
-                    selection_head=args.selection_head)
+                    selection_head=args.selection_head, mem_tau=args.mem_tau)
     if args.seq_len > args.n_positions:
         raise SystemExit("--seq-len must be <= --n-positions")
     if args.batch % args.micro_batch:
