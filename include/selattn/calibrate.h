@@ -21,8 +21,13 @@ struct CalibrateOptions {
   int sinks = 4;
   double step = 0.75;  // a layer's budget shrinks to floor(step x budget) per move
   int n_batch = 256;
-  // Called after every perplexity evaluation.
-  std::function<void(const std::string& phase, const std::vector<int>& budgets, double ppl, bool ok)> on_eval;
+  // Stop scoring a candidate once it is certain to miss the target (exact:
+  // the decision is the same, only faster). Its reported perplexity is then
+  // a lower bound.
+  bool early_stop = true;
+  // Called after every perplexity evaluation; lower_bound: stopped early.
+  std::function<void(const std::string& phase, const std::vector<int>& budgets, double ppl, bool ok, bool lower_bound)>
+      on_eval;
 };
 
 struct CalibrateResult {

@@ -16,6 +16,11 @@ struct PerplexityOptions {
   int ctx = 0;        // positions per window, BOS included; 0 = the model's n_positions
   int n_batch = 256;  // tokens per forward pass
   KvCacheOptions kv;  // policy and budgets applied inside every window
+  // > 0: stop as soon as the perplexity over the whole text is certain to
+  // exceed this (every token's loss is >= 0, so the running sum only grows).
+  // The result then has stopped_early set and a perplexity that is a lower
+  // bound. Searches that only need "at or under the target?" use it.
+  double stop_above_ppl = 0;
   // Called after each window with (tokens scored so far, tokens to score).
   std::function<void(int64_t done, int64_t total)> progress;
 };
@@ -29,6 +34,7 @@ struct PerplexityResult {
   int ctx = 0;
   std::size_t peak_kv_bytes = 0;  // largest K/V page footprint of one window
   KvStats kv;                     // at the end of the first (longest) window
+  bool stopped_early = false;     // stop_above_ppl was certain to be exceeded; perplexity is a lower bound
 };
 
 // Splits `tokens` (the text, without BOS) into non-overlapping windows of

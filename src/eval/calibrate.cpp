@@ -35,12 +35,13 @@ class Search {
       po.kv.budgets = budgets;
       po.kv.recent = o_.recent;
       po.kv.sinks = o_.sinks;
+      if (o_.early_stop) po.stop_above_ppl = o_.target_ppl;
     }
-    const double p = evaluate_perplexity(model_, tokens_, bos_, po).perplexity;
+    const PerplexityResult r = evaluate_perplexity(model_, tokens_, bos_, po);
     ++evaluations_;
-    memo_.emplace(budgets, p);
-    if (o_.on_eval) o_.on_eval(phase, budgets, p, p <= o_.target_ppl);
-    return p;
+    memo_.emplace(budgets, r.perplexity);
+    if (o_.on_eval) o_.on_eval(phase, budgets, r.perplexity, r.perplexity <= o_.target_ppl, r.stopped_early);
+    return r.perplexity;
   }
 
   int evaluations() const { return evaluations_; }

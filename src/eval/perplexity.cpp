@@ -36,6 +36,8 @@ PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::sp
   r.ctx = ctx;
   double nll_sum = 0.0;
   const int64_t total = static_cast<int64_t>(tokens.size());
+  const double stop_nll =
+      options.stop_above_ppl > 0 ? std::log(options.stop_above_ppl) * static_cast<double>(total) : HUGE_VAL;
   for (int64_t start = 0; start < total; start += per_window) {
     const int64_t len = std::min<int64_t>(per_window, total - start);
     input.assign(1, bos);
@@ -53,6 +55,14 @@ PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::sp
         }
       }
       done += T;
+      if (nll_sum > stop_nll) {  // the remaining tokens can only add loss
+        r.tokens_scored += static_cast<int64_t>(std::min(done, input.size() - 1));
+        ++r.windows;
+        r.stopped_early = true;
+        r.nll_mean = nll_sum / static_cast<double>(total);
+        r.perplexity = std::exp(r.nll_mean);
+        return r;
+      }
     }
     const KvStats st = session.kv_stats();
     r.peak_kv_bytes = std::max(r.peak_kv_bytes, st.peak_kv_bytes);

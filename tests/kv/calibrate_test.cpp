@@ -76,6 +76,49 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CalibrateSearch,
                                   kv_policy_name(param_info.param.policy);
                          });
 
+TEST(Calibrate, EarlyStopDecidesTheSame) {
+  auto model = Model::load(model_dir("tiny-sa"));
+  const auto tokens = text_tokens(300);
+  PerplexityOptions full;
+  full.ctx = 64;
+  const double full_ppl = evaluate_perplexity(model, tokens, 0, full).perplexity;
+  CalibrateOptions o;
+  o.ctx = 64;
+  o.target_ppl = full_ppl * 1.0002;
+  int stopped = 0;
+  o.on_eval = [&](const std::string&, const std::vector<int>&, double, bool ok, bool lower_bound) {
+    EXPECT_FALSE(ok && lower_bound) << "a stopped evaluation must be a miss";
+    stopped += lower_bound;
+  };
+  const CalibrateResult fast = calibrate_budgets(model, tokens, 0, o);
+  o.early_stop = false;
+  o.on_eval = nullptr;
+  const CalibrateResult slow = calibrate_budgets(model, tokens, 0, o);
+  EXPECT_EQ(fast.budgets, slow.budgets);
+  EXPECT_DOUBLE_EQ(fast.perplexity, slow.perplexity);
+  EXPECT_EQ(fast.evaluations, slow.evaluations);
+  EXPECT_GT(stopped, 0) << "no evaluation stopped early: the case does not test the shortcut";
+}
+
+TEST(Perplexity, StopAboveGivesALowerBound) {
+  auto model = Model::load(model_dir("tiny-sa"));
+  const auto tokens = text_tokens(300);
+  PerplexityOptions o;
+  o.ctx = 64;
+  o.n_batch = 16;
+  const PerplexityResult all = evaluate_perplexity(model, tokens, 0, o);
+  o.stop_above_ppl = all.perplexity * 2;  // never reached: the same result
+  const PerplexityResult same = evaluate_perplexity(model, tokens, 0, o);
+  EXPECT_FALSE(same.stopped_early);
+  EXPECT_EQ(same.perplexity, all.perplexity);
+  o.stop_above_ppl = std::sqrt(all.perplexity);  // reached part way through
+  const PerplexityResult cut = evaluate_perplexity(model, tokens, 0, o);
+  EXPECT_TRUE(cut.stopped_early);
+  EXPECT_GT(cut.perplexity, o.stop_above_ppl);
+  EXPECT_LE(cut.perplexity, all.perplexity);
+  EXPECT_LT(cut.tokens_scored, all.tokens_scored);
+}
+
 TEST(Calibrate, TargetBelowTheFullCacheIsInfeasible) {
   auto model = Model::load(model_dir("tiny-sa"));
   const auto tokens = text_tokens(100);

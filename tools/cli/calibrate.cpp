@@ -76,9 +76,9 @@ int run_calibrate(const CalibrateArgs& a) {
   o.step = a.step;
   const auto t0 = std::chrono::steady_clock::now();
   int n = 0;
-  o.on_eval = [&](const std::string& phase, const std::vector<int>& b, double ppl, bool ok) {
-    std::fprintf(stderr, "%3d %-9s budgets %-24s ppl %10.4f %s  (%.0f s)\n", ++n, phase.c_str(), budgets_str(b).c_str(),
-                 ppl, ok ? "ok  " : "over", seconds_since(t0));
+  o.on_eval = [&](const std::string& phase, const std::vector<int>& b, double ppl, bool ok, bool lower_bound) {
+    std::fprintf(stderr, "%3d %-9s budgets %-24s ppl %s%10.4f %s  (%.0f s)\n", ++n, phase.c_str(),
+                 budgets_str(b).c_str(), lower_bound ? ">" : " ", ppl, ok ? "ok  " : "over", seconds_since(t0));
   };
   const CalibrateResult r = calibrate_budgets(model, tokens, bos, o);
   const double secs = seconds_since(t0);

@@ -161,9 +161,9 @@ int run_memory(const MemoryArgs& a) {
     co.ctx = ctx;
     co.target_ppl = row.baseline_calib_ppl;
     co.step = a.step;
-    co.on_eval = [&](const std::string& phase, const std::vector<int>& b, double ppl, bool ok) {
-      std::fprintf(stderr, "  calibrate %-9s budgets %-24s ppl %10.4f %s (%.0f s)\n", phase.c_str(),
-                   list_str(b).c_str(), ppl, ok ? "ok  " : "over", seconds_since(t0));
+    co.on_eval = [&](const std::string& phase, const std::vector<int>& b, double ppl, bool ok, bool lower_bound) {
+      std::fprintf(stderr, "  calibrate %-9s budgets %-24s ppl %s%10.4f %s (%.0f s)\n", phase.c_str(),
+                   list_str(b).c_str(), lower_bound ? ">" : " ", ppl, ok ? "ok  " : "over", seconds_since(t0));
     };
     row.calibration = calibrate_budgets(model, calib, bos, co);
     row.feasible = row.calibration.feasible;
