@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=0, help="score only the first N tokens (0 = all)")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    torch.set_flush_denormal(True)
     ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
     model = GPT(GPTConfig(**ck["config"]))
     model.load_state_dict(ck["model"])

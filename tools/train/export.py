@@ -52,49 +52,108 @@ def hf_config(cfg: GPTConfig):
     return c
 
 
-def last_val(run_dir):
-    path = os.path.join(run_dir, "val.csv")
-    if not os.path.exists(path):
-        return None
-    rows = list(csv.DictReader(open(path)))
-    return rows[-1] if rows else None
+def read_csv(run_dir, name):
+    path = os.path.join(run_dir, name)
+    return list(csv.DictReader(open(path))) if os.path.exists(path) else []
+
+
+def corpus_sources():
+    path = os.path.join(REPO, "tools/train/runs/corpus/sources.tsv")
+    return list(csv.DictReader(open(path), delimiter="\t")) if os.path.exists(path) else []
 
 
 def model_card(out, cfg, ck, dtype_name, nparams):
+    """README.md of an exported model: what it is, how it was trained, and (when
+    tools/train/measure_pair.sh has run) what selattn measured on it."""
     a = ck["args"]
-    v = last_val(os.path.dirname(os.path.abspath(ck["_path"])))
+    run_dir = os.path.dirname(os.path.abspath(ck["_path"]))
+    log, val = read_csv(run_dir, "log.csv"), read_csv(run_dir, "val.csv")
+    folder = os.path.basename(os.path.abspath(out))
+    variant = "sa" if cfg.selective else "base"
+    pair = folder.rsplit("-", 1)[0]
     sa = f"yes, selection head {cfg.selection_head}" if cfg.selective else "no (baseline)"
+    mem = (f"eps {a.get('mem_eps', 0.0)}, tau {a.get('mem_tau', 1.0)}" if cfg.selective else "none")
+    tokens, secs = ck["extra"]["tokens_seen"], ck["extra"]["train_seconds"]
     lines = [
-        f"# {os.path.basename(os.path.abspath(out))}",
+        f"# {folder}",
         "",
-        "GPT-2 architecture trained by selattn's tools/train (see tools/train/README.md).",
+        ("A GPT-2 style model with **selective attention** (DESIGN.md section 1), trained by selattn's "
+         f"tools/train. Its twin without selective attention is `{pair}-base`: same architecture, data, "
+         "order and token count." if cfg.selective else
+         "A GPT-2 style model with standard attention, trained by selattn's tools/train as the baseline "
+         f"of `{pair}-sa`: same architecture, data, order and token count, selective attention off."),
+        "Small and trained on 2 CPU cores: expect dictionary-, Bible- and manual-flavoured English "
+        "with weak coherence.",
         "",
         "| field | value |", "| --- | --- |",
         f"| selective attention | {sa} |",
-        f"| memory loss eps | {a.get('mem_eps', 0.0)} (tau = 1) |",
-        f"| layers / heads / d_model | {cfg.n_layer} / {cfg.n_head} / {cfg.n_embd} |",
+        f"| memory loss | {mem} |",
+        f"| layers / heads / d_model | {cfg.n_layer} / {cfg.n_head} / {cfg.n_embd} (GPT-2: pre-LN, gelu_new, "
+        "learned positions, tied lm_head) |",
         f"| n_positions | {cfg.n_positions} |",
-        f"| vocab | {cfg.vocab_size} byte-level BPE, `<|endoftext|>` = 0 = BOS = EOS |",
-        f"| parameters | {nparams / 1e6:.2f} M |",
-        f"| training tokens | {ck['extra']['tokens_seen']:,} ({ck['step']} steps of {a['batch']} x {a['seq_len']}) |",
-        f"| optimizer | AdamW lr {a['lr']} -> {a['min_lr']} cosine, warmup {a['warmup']}, wd {a['weight_decay']}, clip {a['grad_clip']} |",
-        f"| precision | train {'bf16 autocast' if a['bf16'] else 'f32'}; weights stored {dtype_name} |",
+        f"| tokenizer | byte-level BPE, {cfg.vocab_size} tokens (Hugging Face `tokenizers`), "
+        "`<|endoftext|>` = 0 = BOS = EOS between documents |",
+        f"| parameters | {nparams:,} |",
+        f"| training tokens | {tokens:,} ({ck['step']} steps of {a['batch']} sequences x {a['seq_len']} tokens) |",
+        f"| optimizer | AdamW lr {a['lr']} -> {a['min_lr']} cosine, warmup {a['warmup']} steps, weight decay "
+        f"{a['weight_decay']}, gradient clip {a['grad_clip']} |",
+        f"| precision | trained in {'bf16 autocast' if a['bf16'] else 'f32'}; weights stored {dtype_name} |",
         f"| data seed / init seed | {a['data_seed']} / {a['seed']} |",
-        f"| training time | {ck['extra']['train_seconds'] / 3600:.2f} h CPU |",
+        f"| training wall time | {secs / 3600:.2f} h on 2 CPU cores ({tokens / max(secs, 1):,.0f} tokens/s) |",
     ]
     if a.get("init_from"):
         w = torch.load(a["init_from"], map_location="cpu", weights_only=False) if os.path.exists(a["init_from"]) else None
         if w:
             lines.append(f"| warm start | {w['extra']['tokens_seen']:,} tokens at T={w['args']['seq_len']} "
                          f"({w['extra']['train_seconds'] / 3600:.2f} h) before the tokens above |")
-    if v:
-        lines.append(f"| validation loss (trainer, T={a['seq_len']}, first {a['eval_seqs']} windows) | "
-                     f"{float(v['val_loss']):.4f} (ppl {float(v['val_ppl']):.2f}) |")
-    lines += ["", "Training data: English text from Debian packages, built by tools/train/build_corpus.py; "
-              "sources and licences in tools/train/README.md. Held-out texts: models/data/validation.txt and "
-              "models/data/calibration.txt.", ""]
+    if log:
+        tail = log[-10:]
+        ce = sum(float(r["ce"]) for r in tail) / len(tail)
+        lines.append(f"| final train loss (cross-entropy, mean of the last {len(tail)} steps) | {ce:.4f} |")
+    if val:
+        lines.append(f"| final validation loss (trainer, T={a['seq_len']}, first {a['eval_seqs']} windows of "
+                     f"validation.txt) | {float(val[-1]['val_loss']):.4f} (ppl {float(val[-1]['val_ppl']):.2f}) |")
+    lines += ["", "![loss curves of the pair](loss.png)", ""]
+
+    src = corpus_sources()
+    lines += ["## Data", "",
+              "English text from Debian packages, extracted, cleaned and de-duplicated by "
+              "`tools/train/build_corpus.sh` (details in tools/train/README.md). Held-out texts, never "
+              "trained on: `models/data/validation.txt` and `models/data/calibration.txt`.", ""]
+    if src:
+        lines += ["| source | Debian package | licence | MB |", "| --- | --- | --- | ---: |"]
+        lines += [f"| {r['source']} | {r['package']} | {r['licence']} | {int(r['bytes']) / 1e6:.2f} |" for r in src]
+        lines.append("")
+
+    res_path = os.path.join(REPO, "models/results", f"pair-{pair}.json")
+    if os.path.exists(res_path):
+        res = json.load(open(res_path))
+        lines += ["## Perplexity measured by selattn", "",
+                  f"`{res['text']}` ({res['contexts'][0][variant]['tokens']:,} tokens, `<|endoftext|>` read as the "
+                  "separator), non-overlapping windows each starting from BOS, full cache; PyTorch = the trainer's "
+                  "model on the f32 checkpoint, same windows (`tools/train/eval_ppl.py`):", "",
+                  f"    build/bin/selattn perplexity -m models/{folder} -f {res['text']} --special --ctx N", "",
+                  f"| ctx | {pair}-sa | {pair}-base | {folder}: PyTorch | relative difference |",
+                  "| ---: | ---: | ---: | ---: | ---: |"]
+        for c in res["contexts"]:
+            lines.append(f"| {c['ctx']} | {c['sa']['selattn']:.2f} | {c['base']['selattn']:.2f} | "
+                         f"{c[variant]['pytorch']:.2f} | {c[variant]['rel_diff']:.1e} |")
+        samples = res.get("samples", {}).get(variant, [])
+        if samples:
+            lines += ["", "## Samples", "",
+                      f"Three unedited samples (default sampling: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05; "
+                      f"`--seed 7`):", "",
+                      f"    build/bin/selattn generate -m models/{folder} -p PROMPT -n 60 --seed 7", ""]
+            for smp in samples:
+                lines += ["```", smp.rstrip("\n"), "```", ""]
+    mem_path = os.path.join(REPO, "models/results", f"memory-{pair}.md")
+    if cfg.selective and os.path.exists(mem_path):
+        lines += ["## Memory", "",
+                  f"`selattn memory` against `{pair}-base` (README \"Results\"; "
+                  f"models/results/memory-{pair}.json and .png):", "",
+                  open(mem_path).read().strip(), ""]
     with open(os.path.join(out, "README.md"), "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines).rstrip("\n") + "\n")
 
 
 def verify(out, model, dtype):
@@ -154,6 +213,8 @@ def main():
     ap.add_argument("--dtype", choices=DTYPES, default="f16")
     ap.add_argument("--max-mb", type=float, default=20.0)
     ap.add_argument("--no-verify", action="store_true")
+    ap.add_argument("--card-only", action="store_true",
+                    help="rewrite only README.md of --out (after tools/train/measure_pair.sh has measured)")
     args = ap.parse_args()
 
     try:
@@ -163,6 +224,12 @@ def main():
     ck["_path"] = args.ckpt
     model = load_checked(ck, args.ckpt).eval()
     cfg = model.cfg
+    if args.card_only:
+        if not os.path.isdir(args.out):
+            raise SystemExit(f"{args.out}: no such model folder to write the card into")
+        model_card(args.out, cfg, ck, args.dtype, num_params(model))
+        print(f"wrote {os.path.join(args.out, 'README.md')}")
+        return
 
     os.makedirs(args.out, exist_ok=True)
     tensors = hf_tensors(model, DTYPES[args.dtype])

@@ -36,7 +36,7 @@ WARM_SEQ=${WARM_SEQ:-512}
 
 run() {  # dir flags...
   local dir=$1; shift
-  local v; v=$(basename "$dir")
+  local v; v=${dir#tools/train/runs/}
   mkdir -p "$dir"
   [ -e "$dir/DONE" ] && return 0
   echo "[$(date '+%F %T')] $NAME-$v: training chunk" | tee -a "$dir/train.log"
