@@ -43,5 +43,30 @@ TEST(CpuMatmul, TiledEqualsPlainBitForBit) {
   }
 }
 
+TEST(CpuAttentionRows, DotRowsAndWeightedRowsEqualThePlainLoopsBitForBit) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto [n_rows, n, stride] : std::vector<std::tuple<int, int, int>>{
+           {1, 64, 256}, {4, 64, 256}, {7, 64, 64}, {16, 32, 128}, {5, 13, 20}, {9, 264, 300}, {3, 8, 8}}) {
+    std::vector<float> a(n), rows(static_cast<std::size_t>(n_rows) * stride), w(n_rows);
+    for (auto& x : a) x = normal(rng);
+    for (auto& x : rows) x = normal(rng);
+    for (auto& x : w) x = normal(rng);
+    w[n_rows / 2] = 0.0f;  // skipped slots
+    std::vector<float> got(n_rows), want(n_rows);
+    cpu_dot_rows(got.data(), a.data(), rows.data(), stride, n_rows, n);
+    for (int r = 0; r < n_rows; ++r) want[r] = cpu_dot(a.data(), &rows[static_cast<std::size_t>(r) * stride], n);
+    EXPECT_EQ(got, want) << "dot rows " << n_rows << " x " << n;
+    std::vector<float> acc(n), plain(n);
+    for (int i = 0; i < n; ++i) acc[i] = plain[i] = normal(rng);  // accumulates onto what is there
+    cpu_weighted_rows(acc.data(), w.data(), rows.data(), stride, n_rows, n);
+    for (int r = 0; r < n_rows; ++r) {
+      if (w[r] == 0.0f) continue;
+      for (int i = 0; i < n; ++i) plain[i] += w[r] * rows[static_cast<std::size_t>(r) * stride + i];
+    }
+    EXPECT_EQ(acc, plain) << "weighted rows " << n_rows << " x " << n;
+  }
+}
+
 }  // namespace
 }  // namespace selattn::test

@@ -159,6 +159,8 @@ class CpuBackend final : public Backend {
         float max_logit = -std::numeric_limits<float>::infinity();
         for (std::size_t page = 0; page < kv.pages.size(); ++page) {
           const KvPage& pg = kv.pages[page];
+          float* page_row = row + page * kv.page_size;
+          if (pg.k != nullptr) cpu_dot_rows(page_row, qh, pg.k + h * HS, C, kv.page_size, HS);
           for (int s = 0; s < kv.page_size; ++s) {
             const int slot = static_cast<int>(page) * kv.page_size + s;
             const int32_t p = kv.pos[slot];
@@ -167,7 +169,7 @@ class CpuBackend final : public Backend {
               if (h == sel_head && sel_logits != nullptr) sel_logits[slot] = 0.0f;
               continue;
             }
-            const float a = dot(qh, pg.k + s * C + h * HS, HS) * scale;
+            const float a = page_row[s] * scale;
             if (h == sel_head && sel_logits != nullptr) sel_logits[slot] = a;
             row[slot] = kv.f != nullptr ? a - kv.f[slot] : a;
             max_logit = std::max(max_logit, row[slot]);
@@ -184,14 +186,9 @@ class CpuBackend final : public Backend {
         for (std::size_t page = 0; page < kv.pages.size(); ++page) {
           const KvPage& pg = kv.pages[page];
           if (pg.v == nullptr) continue;
-          for (int s = 0; s < kv.page_size; ++s) {
-            const int slot = static_cast<int>(page) * kv.page_size + s;
-            row[slot] *= inv;
-            if (row[slot] == 0.0f) continue;
-            const float w = row[slot];
-            const float* vh = pg.v + s * C + h * HS;
-            for (int i = 0; i < HS; ++i) oh[i] += w * vh[i];
-          }
+          float* page_row = row + page * kv.page_size;
+          for (int s = 0; s < kv.page_size; ++s) page_row[s] *= inv;
+          cpu_weighted_rows(oh, page_row, pg.v + h * HS, C, kv.page_size, HS);
         }
       }
     };

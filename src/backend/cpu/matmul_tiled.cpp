@@ -1,5 +1,6 @@
 #include "backend/cpu/matmul_tiled.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace selattn {
@@ -34,6 +35,50 @@ float cpu_dot(const float* a, const float* b, int n) {
   float sum = reduce8(acc);
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
+}
+
+void cpu_dot_rows(float* out, const float* a, const float* rows, int64_t row_stride, int n_rows, int n) {
+  const int n8 = n - n % 8;
+  int r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    const float* b[4];
+    for (int j = 0; j < 4; ++j) b[j] = rows + (r + j) * row_stride;
+    V8 acc[4] = {};
+    for (int i = 0; i < n8; i += 8) {
+      const V8 av = load8(a + i);
+      for (int j = 0; j < 4; ++j) acc[j] += av * load8(b[j] + i);
+    }
+    for (int j = 0; j < 4; ++j) {
+      float lanes[8];
+      std::memcpy(lanes, &acc[j], sizeof lanes);
+      float sum = reduce8(lanes);
+      for (int i = n8; i < n; ++i) sum += a[i] * b[j][i];
+      out[r + j] = sum;
+    }
+  }
+  for (; r < n_rows; ++r) out[r] = cpu_dot(a, rows + r * row_stride, n);
+}
+
+void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t row_stride, int n_rows, int n) {
+  constexpr int kMaxVectors = 32;  // register accumulators for n <= 256
+  if (n % 8 != 0 || n > 8 * kMaxVectors) {
+    for (int r = 0; r < n_rows; ++r) {
+      if (w[r] == 0.0f) continue;
+      const float* row = rows + r * row_stride;
+      for (int i = 0; i < n; ++i) acc[i] += w[r] * row[i];
+    }
+    return;
+  }
+  const int nv = n / 8;
+  V8 sum[kMaxVectors];
+  std::memcpy(sum, acc, sizeof(float) * n);
+  for (int r = 0; r < n_rows; ++r) {
+    if (w[r] == 0.0f) continue;
+    const V8 wv = V8{} + w[r];
+    const float* row = rows + r * row_stride;
+    for (int v = 0; v < nv; ++v) sum[v] += wv * load8(row + 8 * v);
+  }
+  std::memcpy(acc, sum, sizeof(float) * n);
 }
 
 void cpu_matmul_tiled(float* out, const float* in, const float* weight, const float* bias, int T, int C, int OC,

@@ -12,6 +12,15 @@ namespace selattn {
 // Eight partial sums over a and b (n), combined in a fixed order.
 float cpu_dot(const float* a, const float* b, int n);
 
+// out[r] = cpu_dot(a, rows + r * row_stride, n) for r in [0, n_rows), four
+// rows at a time (the same sums, bit for bit, with the latency of one).
+void cpu_dot_rows(float* out, const float* a, const float* rows, int64_t row_stride, int n_rows, int n);
+
+// acc (n) += w[r] * rows[r * row_stride] (n floats each) for r in order,
+// skipping w[r] == 0: bit for bit what the plain loop
+// `for r: for i: acc[i] += w[r] * row[i]` gives, with acc kept in registers.
+void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t row_stride, int n_rows, int n);
+
 // out (T, OC) = in (T, C) @ weight (OC, C)^T + bias (OC), for output channels
 // [o_begin, o_end). bias may be null.
 void cpu_matmul_tiled(float* out, const float* in, const float* weight, const float* bias, int T, int C, int OC,
