@@ -6,6 +6,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/matmul_tiled.h"
+#include "core/vec_math.h"
 #include "core/thread_pool.h"
 
 namespace selattn {
@@ -84,6 +85,12 @@ class CpuBackend final : public Backend {
   }
 
   void activation_forward(float* out, const float* in, int64_t n, Activation act) override {
+    if (act == Activation::kGeluTanh) {  // the common case, vectorised
+      pool_.parallel_for((n + 7) / 8, [&](int64_t begin, int64_t end) {
+        gelu_tanh(out + begin * 8, in + begin * 8, std::min(end * 8, n) - begin * 8);
+      });
+      return;
+    }
     pool_.parallel_for(n, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const float x = in[i];
@@ -175,11 +182,9 @@ class CpuBackend final : public Backend {
             max_logit = std::max(max_logit, row[slot]);
           }
         }
+        exp_shifted(row, n, max_logit);  // exp(-inf) = 0 for hidden slots
         float sum = 0.0f;
-        for (int slot = 0; slot < n; ++slot) {
-          row[slot] = std::exp(row[slot] - max_logit);  // exp(-inf) = 0 for hidden slots
-          sum += row[slot];
-        }
+        for (int slot = 0; slot < n; ++slot) sum += row[slot];
         const float inv = 1.0f / sum;
         float* oh = out + h * HS;
         std::fill(oh, oh + HS, 0.0f);
