@@ -53,7 +53,7 @@ PagedKvCache::PagedKvCache(KvPagePool& pool, const PagedKvCacheConfig& c)
 PagedKvCache::~PagedKvCache() { reset(); }
 
 int PagedKvCache::take_slot(Layer& L) {
-  for (int p = 0; p < max_pages_; ++p) {
+  for (int p = 0; p < L.page_end; ++p) {
     if (L.pages[p] == nullptr || L.page_live[p] == page_size_) continue;
     for (int s = 0; s < page_size_; ++s) {
       if (L.pos[p * page_size_ + s] < 0) return p * page_size_ + s;
@@ -65,6 +65,7 @@ int PagedKvCache::take_slot(Layer& L) {
     L.page_views[p] = KvPage{L.pages[p], L.pages[p] + static_cast<std::size_t>(page_size_) * n_embd_};
     L.pages_held++;
     L.peak_pages = std::max(L.peak_pages, L.pages_held);
+    L.page_end = std::max(L.page_end, p + 1);
     return p * page_size_;
   }
   fail("KV cache: a layer ran out of page-table entries (", max_pages_, " pages of ", page_size_, " slots for n_ctx ",
@@ -96,6 +97,7 @@ void PagedKvCache::free_slot(Layer& L, int slot) {
     L.pages[p] = nullptr;
     L.page_views[p] = KvPage{};
     L.pages_held--;
+    while (L.page_end > 0 && L.pages[L.page_end - 1] == nullptr) L.page_end--;
   }
 }
 
@@ -118,7 +120,7 @@ void PagedKvCache::store_step(int layer, const float* k, const float* v, int32_t
 
 void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, const float* attention) {
   Layer& L = layers_[layer];
-  const int n = max_slots();
+  const int n = L.active_slots(page_size_);  // slots past it are empty
   if (track_f_) {
     // f_j += max(0, A[sel, t, j]) for every cached j but BOS and t itself.
     for (int s = 0; s < n; ++s) {
@@ -135,7 +137,9 @@ void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, con
   if (L.budget == 0) return;
   const int recent = recent_ >= 0 ? recent_ : L.budget / 2;
   while (L.live > L.budget) {
-    const EvictionInputs in{L.pos, L.f, L.attention, pos, recent, sinks_};
+    const std::size_t active = L.active_slots(page_size_);
+    const EvictionInputs in{std::span<const int32_t>(L.pos).first(active), std::span<const float>(L.f).first(active),
+                            std::span<const float>(L.attention).first(active), pos, recent, sinks_};
     const int victim = kv_choose_victim(policy_, in);
     if (victim < 0) break;  // only protected tokens left (BOS under a budget of 0)
     L.evicted.push_back(L.pos[victim]);
@@ -146,7 +150,7 @@ void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, con
 KvLayerView PagedKvCache::view(int layer) const {
   const Layer& L = layers_[layer];
   KvLayerView v;
-  v.pages = L.page_views;
+  v.pages = std::span<const KvPage>(L.page_views).first(L.page_end);
   v.page_size = page_size_;
   v.pos = L.pos.data();
   v.f = subtract_f_ ? L.f.data() : nullptr;
@@ -167,14 +171,14 @@ void PagedKvCache::reset() {
     std::fill(L.f.begin(), L.f.end(), 0.0f);
     std::fill(L.attention.begin(), L.attention.end(), 0.0f);
     L.evicted.clear();
-    L.live = L.peak_live = L.pages_held = L.peak_pages = 0;
+    L.live = L.peak_live = L.pages_held = L.peak_pages = L.page_end = 0;
   }
   n_past_ = 0;
 }
 
 float PagedKvCache::f_of(int layer, int32_t pos) const {
   const Layer& L = layers_[layer];
-  for (int s = 0; s < max_slots(); ++s) {
+  for (int s = 0; s < L.active_slots(page_size_); ++s) {
     if (L.pos[s] == pos) return L.f[s];
   }
   return std::numeric_limits<float>::quiet_NaN();

@@ -63,6 +63,10 @@ class PagedKvCache final : public KvCache {
     std::vector<int32_t> evicted;    // positions, in eviction order
     int live = 0, peak_live = 0;
     int pages_held = 0, peak_pages = 0;
+    // 1 + the highest held page index: views, score updates and victim
+    // searches stop here, so their cost follows the pages held, not n_ctx.
+    int page_end = 0;
+    int active_slots(int page_size) const { return page_end * page_size; }
   };
 
   int take_slot(Layer& layer);  // first hole, else a fresh page's first slot
