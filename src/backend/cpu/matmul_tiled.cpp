@@ -1,20 +1,16 @@
 #include "backend/cpu/matmul_tiled.h"
 
-#include <algorithm>
 #include <cstring>
+
+#include "core/vec_math.h"
 
 namespace selattn {
 namespace {
 
-// Eight floats as one value; the compiler maps it to the widest vector
-// registers the target has (or several narrower ones).
-typedef float V8 __attribute__((vector_size(32)));
-
-inline V8 load8(const float* p) {
-  V8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+// Eight floats as one value (core/vec_math.h); the compiler maps it to the
+// widest vector registers the target has (or several narrower ones).
+using V8 = F8;
+inline V8 load8(const float* p) { return load_f8(p); }
 
 // The combination order of cpu_dot's partial sums.
 inline float reduce8(const float* acc) {
