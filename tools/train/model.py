@@ -31,19 +31,33 @@ class GPTConfig:
 
 
 def selection_scores(a0, T):
-    """F (B, T, T) float32 from head `selection_head`'s logits a0 (B, T, T).
+    """F (B, T, T) from head `selection_head`'s logits a0 (B, T, T), in a0's dtype
+    (float32 under autocast).
 
     S[i,j] = relu(a0[i,j]) for j < i (causal, diagonal excluded), S[:,0] = 0 (BOS).
     F[i,j] = sum_{k<i} S[k,j]: exclusive cumulative sum over the QUERY axis (dim -2).
     Since S[k,j] = 0 unless j < k, this is sum over j < k < i as in DESIGN.md.
     The prefix sum runs in float64 so long contexts do not drift.
     """
-    s = torch.relu(a0.float())
+    out = torch.float64 if a0.dtype == torch.float64 else torch.float32
+    s = torch.relu(a0.double())
     keep = torch.ones(T, T, dtype=torch.bool, device=a0.device).tril(-1)   # j < i
     keep[:, 0] = False                                                      # BOS column
     s = s.masked_fill(~keep, 0.0)
-    f = torch.cumsum(s.double(), dim=-2) - s.double()                       # exclusive over queries
-    return f.float()
+    return (torch.cumsum(s, dim=-2) - s).to(out)
+
+
+def selective_matrix_form(q, k, v, head):
+    """The slow, obvious form of DESIGN.md section 1 with (B, NH, T, T) tensors:
+    q, k, v (B, NH, T, HS) -> y (B, NH, T, HS), F (B, T, T). The reference that
+    sa_attention.py (what training runs) is tested against."""
+    T, HS = q.shape[-2], q.shape[-1]
+    a = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(HS))
+    f = selection_scores(a[:, head], T)
+    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    logits = (a.to(f.dtype) - f[:, None]).masked_fill(~causal, float("-inf"))
+    p = torch.softmax(logits, dim=-1).to(v.dtype)
+    return p @ v, f
 
 
 class CausalSelfAttention(nn.Module):
@@ -70,12 +84,7 @@ class CausalSelfAttention(nn.Module):
         elif not want_f:
             y, aux = selective_attention(q, k, v, self.cfg.selection_head, self.cfg.mem_tau)
         else:
-            a = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(HS))        # (B, NH, T, T)
-            aux = selection_scores(a[:, self.cfg.selection_head], T)    # F (B, T, T) f32
-            causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-            logits = (a.float() - aux[:, None]).masked_fill(~causal, float("-inf"))
-            p = torch.softmax(logits, dim=-1).to(v.dtype)
-            y = p @ v
+            y, aux = selective_matrix_form(q, k, v, self.cfg.selection_head)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y), aux
 

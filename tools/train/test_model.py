@@ -15,7 +15,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import GPT, GPTConfig, memory_loss, memory_rows, selection_scores  # noqa: E402
+from model import GPT, GPTConfig, memory_loss, memory_rows, selective_matrix_form  # noqa: E402
 from sa_attention import selective_attention  # noqa: E402
 
 
@@ -74,16 +74,9 @@ def test_memory_loss():
 
 
 def matrix_form(q, k, v, tau):
-    """The (T, T) form of DESIGN.md section 1 with autograd doing the backward pass."""
-    B, NH, T, HS = q.shape
-    a = q @ k.transpose(-2, -1) / math.sqrt(HS)
-    keep = torch.ones(T, T, dtype=torch.bool).tril(-1)
-    keep[:, 0] = False
-    s = torch.relu(a[:, 0]) * keep
-    f = torch.cumsum(s, dim=-2) - s
-    causal = torch.ones(T, T, dtype=torch.bool).tril()
-    p = torch.softmax((a - f[:, None]).masked_fill(~causal, float("-inf")), dim=-1)
-    return p @ v, memory_rows(f, tau)
+    """The matrix form (autograd does its backward pass) and its memory-loss rows."""
+    y, f = selective_matrix_form(q, k, v, 0)
+    return y, memory_rows(f, tau)
 
 
 def test_blockwise_matches_matrix_form():
