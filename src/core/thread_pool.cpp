@@ -1,6 +1,11 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace selattn {
 namespace {
@@ -13,6 +18,24 @@ std::pair<int64_t, int64_t> split_range(int64_t n, int parts, int index) {
   return {begin, begin + base + (index < extra ? 1 : 0)};
 }
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// How long a worker keeps polling for the next job before it sleeps. A
+// decode step dispatches every few tens of microseconds, so the workers stay
+// awake through a step and go to sleep once generation pauses.
+constexpr auto kSpin = std::chrono::microseconds(500);
+// Pauses between yields while polling: a yield returns at once when the core
+// is free, and hands it over when more threads than cores want to run (tests
+// in parallel, several sessions), so polling never starves the thread it
+// waits for.
+constexpr int kPausesPerYield = 32;
+
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -23,69 +46,83 @@ ThreadPool::ThreadPool(int n_threads) {
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    std::lock_guard<std::mutex> lock(sleep_mutex_);
+    stopping_.store(true);
   }
-  work_ready_.notify_all();
+  wake_.notify_all();
   for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_share(int index, std::exception_ptr& error) noexcept {
+  auto [begin, end] = split_range(job_n_, n_threads_, index);
+  if (begin >= end) return;
+  try {
+    job_call_(job_ctx_, begin, end, index);
+  } catch (...) {
+    error = std::current_exception();
+  }
 }
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t)>* job;
-    int64_t n;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
-    }
-    auto [begin, end] = split_range(n, n_threads_, index);
-    std::exception_ptr error;
-    if (begin < end) {
-      try {
-        (*job)(begin, end);
-      } catch (...) {
-        error = std::current_exception();
+    // Poll, then sleep. The sleeper count and the generation are both
+    // sequentially consistent: either the caller sees this worker asleep and
+    // notifies it, or this worker sees the new generation before it waits.
+    const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+    int polls = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && !stopping_.load(std::memory_order_relaxed)) {
+      if (++polls % kPausesPerYield != 0) {
+        cpu_relax();
+        continue;
+      }
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() > spin_until) {
+        std::unique_lock<std::mutex> lock(sleep_mutex_);
+        sleepers_.fetch_add(1);
+        wake_.wait(lock, [&] { return stopping_.load() || generation_.load() != seen; });
+        sleepers_.fetch_sub(1);
+        break;
       }
     }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (error && !error_) error_ = error;
-      if (--pending_ == 0) work_done_.notify_one();
+    if (stopping_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
+    std::exception_ptr error;
+    run_share(index, error);
+    if (error) {
+      std::lock_guard<std::mutex> lock(error_mutex_);
+      if (!error_) error_ = error;
     }
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::run(int64_t n, void* ctx, Trampoline call) {
   if (n <= 0) return;
   if (n_threads_ == 1 || n == 1) {
-    fn(0, n);
+    call(ctx, 0, n, 0);
     return;
   }
   std::lock_guard<std::mutex> call_lock(call_mutex_);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &fn;
-    job_n_ = n;
-    pending_ = n_threads_ - 1;
-    error_ = nullptr;
-    ++generation_;
+  job_ctx_ = ctx;
+  job_call_ = call;
+  job_n_ = n;
+  error_ = nullptr;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1);  // seq_cst: publishes the job, ordered before the sleeper check
+  if (sleepers_.load() > 0) {
+    std::lock_guard<std::mutex> lock(sleep_mutex_);
+    wake_.notify_all();
   }
-  work_ready_.notify_all();
-  auto [begin, end] = split_range(n, n_threads_, 0);
   std::exception_ptr error;
-  try {
-    if (begin < end) fn(begin, end);
-  } catch (...) {
-    error = std::current_exception();
+  run_share(0, error);
+  for (int polls = 1; pending_.load(std::memory_order_acquire) != 0; ++polls) {
+    if (polls % kPausesPerYield == 0) {
+      std::this_thread::yield();
+    } else {
+      cpu_relax();
+    }
   }
-  std::unique_lock<std::mutex> lock(mutex_);
-  work_done_.wait(lock, [&] { return pending_ == 0; });
-  job_ = nullptr;
   if (!error) error = error_;
   if (error) std::rethrow_exception(error);
 }
