@@ -18,10 +18,20 @@
 
 namespace selattn {
 
+// How weights are held in memory. kFile keeps each tensor in its file's
+// precision (f32, f16 or bf16); the others convert at load. kQ8 is 8-bit
+// integers with one f16 scale per block of 32 weights along a row (the
+// embedding and every matrix; biases and layernorms stay f32).
+enum class WeightFormat { kFile, kF32, kF16, kBF16, kQ8 };
+
+WeightFormat weight_format_from_name(const std::string& name);  // "file", "f32", "f16", "bf16", "q8"; Error otherwise
+const char* weight_format_name(WeightFormat format);
+
 struct ModelOptions {
   int n_threads = 0;                // worker threads for the CPU backend; 0 = all cores
   int kv_page_size = 16;            // token slots per KV page (the pool is shared by all sessions)
   std::size_t kv_memory_limit = 0;  // most bytes of KV pages in use at once, all sessions; 0 = no limit
+  WeightFormat weights = WeightFormat::kFile;
 };
 
 // What `selattn inspect` prints.
@@ -31,7 +41,9 @@ struct ModelInfo {
   std::vector<std::string> weight_files;
   int64_t n_params = 0;  // parameters, tied lm_head counted once
   bool lm_head_tied = true;
-  std::size_t weight_bytes = 0;        // bytes of the f32 weights held in memory
+  std::string memory_dtype;  // how the matrices are held: "f32", "f16", "bf16", "q8" or "mixed"
+  std::size_t weight_bytes = 0;        // bytes of the weights as held in memory
+  std::size_t decode_bytes = 0;        // weight bytes one decode step reads (every matrix, the LM head)
   std::size_t kv_bytes_per_token = 0;  // K and V, all layers, f32
 };
 

@@ -7,6 +7,30 @@
 
 namespace selattn {
 
+WeightFormat weight_format_from_name(const std::string& name) {
+  for (WeightFormat f : {WeightFormat::kFile, WeightFormat::kF32, WeightFormat::kF16, WeightFormat::kBF16,
+                         WeightFormat::kQ8}) {
+    if (name == weight_format_name(f)) return f;
+  }
+  fail("weights: expected file, f32, f16, bf16 or q8, found \"", name, "\"");
+}
+
+const char* weight_format_name(WeightFormat format) {
+  switch (format) {
+    case WeightFormat::kFile:
+      return "file";
+    case WeightFormat::kF32:
+      return "f32";
+    case WeightFormat::kF16:
+      return "f16";
+    case WeightFormat::kBF16:
+      return "bf16";
+    case WeightFormat::kQ8:
+      return "q8";
+  }
+  return "?";
+}
+
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
@@ -21,8 +45,10 @@ void finish_model(Model::Impl& impl, const ModelOptions& options) {
   ModelInfo& info = impl.info;
   info.weights_dtype = impl.weights.stored_dtype;
   info.n_params = impl.weights.n_params;
-  info.lm_head_tied = impl.weights.lm_head.empty();
+  info.lm_head_tied = impl.weights.lm_head_tied;
+  info.memory_dtype = impl.weights.memory_dtype;
   info.weight_bytes = impl.weights.bytes();
+  info.decode_bytes = impl.weights.decode_bytes();
   info.kv_bytes_per_token = static_cast<std::size_t>(c.n_layer) * 2 * c.n_embd * sizeof(float);
   check(options.kv_page_size >= 1 && options.kv_page_size <= 4096, "KV page size: expected 1..4096 slots, found ",
         options.kv_page_size);
@@ -37,16 +63,16 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const ModelOpti
   check(dir_exists(dir), dir, ": model folder not found (expected a directory with config.json and model.safetensors)");
   auto impl = std::make_unique<Impl>();
   impl->config = load_model_config(join_path(dir, "config.json"));
-  WeightFiles files(dir);
-  impl->weights = load_gpt2_weights(files, impl->config);
+  auto files = std::make_shared<const WeightFiles>(dir);
+  impl->weights = load_gpt2_weights(files, impl->config, options.weights);
 
   impl->info.path = dir;
-  impl->info.weight_files = files.paths();
+  impl->info.weight_files = files->paths();
   finish_model(*impl, options);
   const ModelConfig& c = impl->config;
   const ModelInfo& info = impl->info;
   log_info("loaded ", dir, ": ", c.n_layer, " layers, ", c.n_embd, " embd, ", info.n_params, " params (",
-           info.weights_dtype, ")");
+           info.weights_dtype, " stored, ", info.memory_dtype, " in memory)");
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
@@ -60,7 +86,7 @@ std::shared_ptr<const Model> Model::random(const ModelConfig& config, uint64_t s
         "Model::random: the config needs positive sizes and n_embd divisible by n_head");
   auto impl = std::make_unique<Impl>();
   impl->config = config;
-  impl->weights = random_gpt2_weights(config, seed);
+  impl->weights = random_gpt2_weights(config, seed, options.weights);
   impl->info.path = "(random)";
   finish_model(*impl, options);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));

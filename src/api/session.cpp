@@ -51,7 +51,7 @@ struct Session::Impl {
   Impl(std::shared_ptr<const Model> m, int n_ctx, int n_batch, const KvCacheOptions& kv)
       : model(std::move(m)),
         cache(*model->impl().kv_pool, cache_config(model->config(), n_ctx, kv)),
-        act(model->config(), n_batch, cache.max_slots()),
+        act(model->config(), n_batch, cache.max_slots(), cache.selection_head() >= 0),
         last_logits(model->config().vocab_size) {}
 
   std::shared_ptr<const Model> model;

@@ -163,6 +163,12 @@ WeightFiles::WeightFiles(const std::string& model_dir) {
   }
 }
 
+void WeightFiles::release(const TensorView& t) const {
+  for (const auto& f : files_) {
+    if (f->mapping().contains(t.data)) f->mapping().release(t.data, t.nbytes);
+  }
+}
+
 const TensorView* WeightFiles::find(const std::string& name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;

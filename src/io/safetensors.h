@@ -35,6 +35,7 @@ class SafetensorsFile {
 
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const std::string& path() const { return file_->path(); }
+  const MappedFile& mapping() const { return *file_; }
 
  private:
   std::unique_ptr<MappedFile> file_;
@@ -55,6 +56,9 @@ class WeightFiles {
   const TensorView* find(const std::string& name) const;  // nullptr when absent
   const std::map<std::string, const TensorView*>& all() const { return by_name_; }
   std::vector<std::string> paths() const;
+  // The tensor's bytes were copied and will not be read again: drop them
+  // from resident memory (MappedFile::release).
+  void release(const TensorView& t) const;
 
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;

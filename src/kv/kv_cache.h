@@ -57,6 +57,17 @@ class KvCache {
   // probabilities summed over heads, when wants_attention().
   virtual void end_step(int layer, int32_t pos, const float* sel_logits, const float* attention) = 0;
 
+  // Chunked path for a layer that needs steps: true when none of the next T
+  // tokens can be evicted from it and no attention sums are wanted, so the
+  // chunk can be stored with store() and attended all at once. It gives the
+  // same bits as T calls of store_step / end_step.
+  virtual bool can_chunk(int layer, int T) const = 0;
+  // After store() of a chunk at positions q_pos (T): f_rows (T, view slots)
+  // receives, per query, the f each slot has when that query attends, and
+  // the layer's f then holds the scores after the whole chunk. sel_scores
+  // (T, view slots): the selection head's q.k * scale, 0 where not visible.
+  virtual void accumulate_chunk(int layer, const int32_t* q_pos, int T, const float* sel_scores, float* f_rows) = 0;
+
   virtual KvLayerView view(int layer) const = 0;
 
   // Ends a forward pass of T tokens that every layer has stored.

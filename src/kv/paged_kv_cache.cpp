@@ -147,6 +147,28 @@ void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, con
   }
 }
 
+bool PagedKvCache::can_chunk(int layer, int T) const {
+  const Layer& L = layers_[layer];
+  return policy_ != KvPolicy::kH2O && (L.budget == 0 || L.live + T <= L.budget);
+}
+
+void PagedKvCache::accumulate_chunk(int layer, const int32_t* q_pos, int T, const float* sel_scores, float* f_rows) {
+  Layer& L = layers_[layer];
+  const std::size_t n = L.active_slots(page_size_);
+  for (int i = 0; i < T; ++i) {
+    std::copy(L.f.begin(), L.f.begin() + n, f_rows + i * n);
+    if (!track_f_) continue;
+    // end_step's update, in the same order: a slot that query i cannot see
+    // yet has a score of 0 and keeps its f.
+    const float* sel = sel_scores + i * n;
+    for (std::size_t s = 0; s < n; ++s) {
+      const int32_t p = L.pos[s];
+      if (p <= 0 || p == q_pos[i]) continue;
+      L.f[s] += std::max(0.0f, sel[s]);
+    }
+  }
+}
+
 KvLayerView PagedKvCache::view(int layer) const {
   const Layer& L = layers_[layer];
   KvLayerView v;

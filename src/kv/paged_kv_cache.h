@@ -41,6 +41,8 @@ class PagedKvCache final : public KvCache {
   void store(int layer, const float* k, const float* v, int stride, int T) override;
   void store_step(int layer, const float* k, const float* v, int32_t pos) override;
   void end_step(int layer, int32_t pos, const float* sel_logits, const float* attention) override;
+  bool can_chunk(int layer, int T) const override;
+  void accumulate_chunk(int layer, const int32_t* q_pos, int T, const float* sel_scores, float* f_rows) override;
   KvLayerView view(int layer) const override;
   void commit(int T) override;
   void reset() override;

@@ -1,18 +1,78 @@
 #include "model/gpt2_weights.h"
 
+#include <cstring>
 #include <random>
 #include <set>
 
 #include "core/check.h"
+#include "core/dtype.h"
 #include "core/log.h"
 #include "io/safetensors.h"
 
 namespace selattn {
 namespace {
 
+WeightType weight_type_of(DType d) {
+  switch (d) {
+    case DType::kF16:
+      return WeightType::kF16;
+    case DType::kBF16:
+      return WeightType::kBF16;
+    default:
+      return WeightType::kF32;
+  }
+}
+
+// The memory format of a matrix stored as `stored`.
+WeightType target_type(WeightFormat format, WeightType stored) {
+  switch (format) {
+    case WeightFormat::kFile:
+      return stored;
+    case WeightFormat::kF32:
+      return WeightType::kF32;
+    case WeightFormat::kF16:
+      return WeightType::kF16;
+    case WeightFormat::kBF16:
+      return WeightType::kBF16;
+    case WeightFormat::kQ8:
+      return WeightType::kQ8;
+  }
+  return stored;
+}
+
+// Converts f32 rows (rows, cols) into a new matrix of `type` owned by `owned`.
+WeightMatrix make_matrix(std::vector<AlignedBuffer>& owned, const float* src, int64_t rows, int64_t cols,
+                         WeightType type) {
+  WeightMatrix m;
+  m.type = type;
+  m.rows = rows;
+  m.cols = cols;
+  const std::size_t n = static_cast<std::size_t>(rows * cols);
+  if (type == WeightType::kQ8) {
+    // Pointers, not references: the next emplace_back may move the buffers (not their bytes).
+    auto* values = reinterpret_cast<int8_t*>(owned.emplace_back(n).data());
+    auto* scales = reinterpret_cast<uint16_t*>(
+        owned.emplace_back(static_cast<std::size_t>(rows * m.q8_blocks()) * sizeof(uint16_t)).data());
+    quantize_q8(values, scales, src, rows, cols);
+    m.data = values;
+    m.scales = scales;
+    return m;
+  }
+  uint8_t* bytes = owned.emplace_back(n * weight_type_size(type)).data();
+  if (type == WeightType::kF32) {
+    std::memcpy(bytes, src, n * sizeof(float));
+  } else {
+    auto* out = reinterpret_cast<uint16_t*>(bytes);
+    for (std::size_t i = 0; i < n; ++i) out[i] = type == WeightType::kF16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
+  }
+  m.data = bytes;
+  return m;
+}
+
 class Gpt2Reader {
  public:
-  Gpt2Reader(const WeightFiles& files) : files_(files) {
+  Gpt2Reader(const WeightFiles& files, WeightFormat format, std::vector<AlignedBuffer>& owned)
+      : files_(files), format_(format), owned_(owned) {
     for (const auto& [name, view] : files.all()) {
       if (name.rfind("transformer.", 0) == 0) prefixed_ = true;
     }
@@ -24,36 +84,69 @@ class Gpt2Reader {
     return t;
   }
 
-  // Reads `name` with the given shape into f32. With transpose, the stored
-  // tensor is (shape[1], shape[0]) and is written out as shape.
-  std::vector<float> read(const std::string& name, std::vector<int64_t> shape, bool transpose = false) {
+  const TensorView& require(const std::string& name) {
     const TensorView* t = find(name);
     check(t != nullptr, files_.paths().front(), ": missing tensor \"", name, "\" (or \"transformer.", name, "\")");
-    return read_view(*t, std::move(shape), transpose);
+    return *t;
   }
 
-  std::vector<float> read_view(const TensorView& t, std::vector<int64_t> shape, bool transpose) {
-    used_.insert(t.name);
-    check(dtype_is_weight(t.dtype), t.file, ": tensor \"", t.name, "\": expected dtype f32, f16 or bf16, found ",
-          dtype_name(t.dtype));
-    std::vector<int64_t> stored = shape;
-    if (transpose) std::swap(stored[0], stored[1]);
-    check(t.shape == stored, t.file, ": tensor \"", t.name, "\": expected shape ", shape_str(stored),
-          " from config.json, found ", shape_str(t.shape));
-    dtypes_.insert(dtype_name(t.dtype));
-    n_params_ += t.numel();
+  // A vector or small table, widened to f32.
+  std::vector<float> read_f32(const std::string& name, std::vector<int64_t> shape) {
+    const TensorView& t = require(name);
+    check_tensor(t, shape);
     std::vector<float> out(static_cast<std::size_t>(t.numel()));
-    if (!transpose) {
-      convert_to_f32(out.data(), t.data, t.dtype, out.size());
-      return out;
-    }
-    std::vector<float> tmp(out.size());
-    convert_to_f32(tmp.data(), t.data, t.dtype, tmp.size());
-    const int64_t rows = stored[0], cols = stored[1];  // stored (in, out) -> (out, in)
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = tmp[r * cols + c];
-    }
+    convert_to_f32(out.data(), t.data, t.dtype, out.size());
+    if (t.nbytes >= (1u << 16)) files_.release(t);
     return out;
+  }
+
+  // A matrix (rows, cols) in the memory format. With transpose the file holds
+  // (cols, rows), Conv1D's (in, out).
+  WeightMatrix read_matrix(const std::string& name, int64_t rows, int64_t cols, bool transpose) {
+    return read_matrix_view(require(name), rows, cols, transpose);
+  }
+
+  WeightMatrix read_matrix_view(const TensorView& t, int64_t rows, int64_t cols, bool transpose) {
+    check_tensor(t, transpose ? std::vector<int64_t>{cols, rows} : std::vector<int64_t>{rows, cols});
+    const WeightType stored = weight_type_of(t.dtype);
+    const WeightType type = target_type(format_, stored);
+    types_.insert(weight_type_name(type));
+    if (!transpose && type == stored) {  // in place: the kernels load unaligned
+      WeightMatrix m;
+      m.type = type;
+      m.data = t.data;
+      m.rows = rows;
+      m.cols = cols;
+      return m;
+    }
+    WeightMatrix m;
+    if (type == stored) {
+      // Transpose element by element in the stored precision: no rounding.
+      const std::size_t es = weight_type_size(type);
+      uint8_t* bytes = owned_.emplace_back(static_cast<std::size_t>(rows * cols) * es).data();
+      for (int64_t r = 0; r < cols; ++r) {  // stored (cols, rows) -> (rows, cols)
+        for (int64_t c = 0; c < rows; ++c) {
+          std::memcpy(bytes + (c * cols + r) * es, t.data + (r * rows + c) * es, es);
+        }
+      }
+      m.type = type;
+      m.data = bytes;
+      m.rows = rows;
+      m.cols = cols;
+    } else {
+      std::vector<float> f32(static_cast<std::size_t>(rows * cols));
+      convert_to_f32(f32.data(), t.data, t.dtype, f32.size());
+      if (transpose) {
+        std::vector<float> tmp(f32.size());
+        for (int64_t r = 0; r < cols; ++r) {
+          for (int64_t c = 0; c < rows; ++c) tmp[c * cols + r] = f32[r * rows + c];
+        }
+        f32.swap(tmp);
+      }
+      m = make_matrix(owned_, f32.data(), rows, cols, type);
+    }
+    files_.release(t);
+    return m;
   }
 
   void warn_unused() const {
@@ -67,66 +160,98 @@ class Gpt2Reader {
 
   int64_t n_params() const { return n_params_; }
   std::string dtype() const { return dtypes_.size() == 1 ? *dtypes_.begin() : "mixed"; }
+  std::string memory_dtype() const { return types_.size() == 1 ? *types_.begin() : "mixed"; }
+
+  void check_tensor(const TensorView& t, const std::vector<int64_t>& stored) {
+    used_.insert(t.name);
+    check(dtype_is_weight(t.dtype), t.file, ": tensor \"", t.name, "\": expected dtype f32, f16 or bf16, found ",
+          dtype_name(t.dtype));
+    check(t.shape == stored, t.file, ": tensor \"", t.name, "\": expected shape ", shape_str(stored),
+          " from config.json, found ", shape_str(t.shape));
+    dtypes_.insert(dtype_name(t.dtype));
+    n_params_ += t.numel();
+  }
 
  private:
   const WeightFiles& files_;
+  WeightFormat format_;
+  std::vector<AlignedBuffer>& owned_;
   bool prefixed_ = false;
   std::set<std::string> used_;
   std::set<std::string> dtypes_;
+  std::set<std::string> types_;
   int64_t n_params_ = 0;
 };
 
+std::size_t vector_bytes(const std::vector<float>& v) { return v.size() * sizeof(float); }
+
 }  // namespace
 
-std::size_t Gpt2Weights::bytes() const {
-  std::size_t n = wte.size() + wpe.size() + lnf_w.size() + lnf_b.size() + lm_head.size();
-  for (const auto& l : layers) {
-    n += l.ln1_w.size() + l.ln1_b.size() + l.attn_w.size() + l.attn_b.size() + l.attn_proj_w.size() +
-         l.attn_proj_b.size() + l.ln2_w.size() + l.ln2_b.size() + l.fc_w.size() + l.fc_b.size() + l.fc_proj_w.size() +
-         l.fc_proj_b.size();
-  }
-  return n * sizeof(float);
+std::size_t Gpt2Weights::decode_bytes() const {
+  std::size_t n = lm_head.bytes();
+  for (const auto& l : layers) n += l.attn_w.bytes() + l.attn_proj_w.bytes() + l.fc_w.bytes() + l.fc_proj_w.bytes();
+  return n;
 }
 
-Gpt2Weights load_gpt2_weights(const WeightFiles& files, const ModelConfig& config) {
+std::size_t Gpt2Weights::bytes() const {
+  std::size_t n = wte.bytes() + vector_bytes(wpe) + vector_bytes(lnf_w) + vector_bytes(lnf_b) +
+                  (lm_head_tied ? 0 : lm_head.bytes());
+  for (const auto& l : layers) {
+    n += vector_bytes(l.ln1_w) + vector_bytes(l.ln1_b) + l.attn_w.bytes() + vector_bytes(l.attn_b) +
+         l.attn_proj_w.bytes() + vector_bytes(l.attn_proj_b) + vector_bytes(l.ln2_w) + vector_bytes(l.ln2_b) +
+         l.fc_w.bytes() + vector_bytes(l.fc_b) + l.fc_proj_w.bytes() + vector_bytes(l.fc_proj_b);
+  }
+  return n;
+}
+
+Gpt2Weights load_gpt2_weights(std::shared_ptr<const WeightFiles> files, const ModelConfig& config,
+                              WeightFormat format) {
   const int64_t C = config.n_embd, V = config.vocab_size, P = config.n_positions, I = config.n_inner;
-  Gpt2Reader r(files);
   Gpt2Weights w;
-  w.wte = r.read("wte.weight", {V, C});
-  w.wpe = r.read("wpe.weight", {P, C});
+  w.files = files;
+  Gpt2Reader r(*files, format, w.owned);
+  w.wte = r.read_matrix("wte.weight", V, C, false);
+  w.wpe = r.read_f32("wpe.weight", {P, C});
   w.layers.resize(config.n_layer);
   for (int l = 0; l < config.n_layer; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";
     Gpt2LayerWeights& L = w.layers[l];
-    L.ln1_w = r.read(p + "ln_1.weight", {C});
-    L.ln1_b = r.read(p + "ln_1.bias", {C});
-    L.attn_w = r.read(p + "attn.c_attn.weight", {3 * C, C}, /*transpose=*/true);
-    L.attn_b = r.read(p + "attn.c_attn.bias", {3 * C});
-    L.attn_proj_w = r.read(p + "attn.c_proj.weight", {C, C}, true);
-    L.attn_proj_b = r.read(p + "attn.c_proj.bias", {C});
-    L.ln2_w = r.read(p + "ln_2.weight", {C});
-    L.ln2_b = r.read(p + "ln_2.bias", {C});
-    L.fc_w = r.read(p + "mlp.c_fc.weight", {I, C}, true);
-    L.fc_b = r.read(p + "mlp.c_fc.bias", {I});
-    L.fc_proj_w = r.read(p + "mlp.c_proj.weight", {C, I}, true);
-    L.fc_proj_b = r.read(p + "mlp.c_proj.bias", {C});
+    L.ln1_w = r.read_f32(p + "ln_1.weight", {C});
+    L.ln1_b = r.read_f32(p + "ln_1.bias", {C});
+    L.attn_w = r.read_matrix(p + "attn.c_attn.weight", 3 * C, C, /*transpose=*/true);
+    L.attn_b = r.read_f32(p + "attn.c_attn.bias", {3 * C});
+    L.attn_proj_w = r.read_matrix(p + "attn.c_proj.weight", C, C, true);
+    L.attn_proj_b = r.read_f32(p + "attn.c_proj.bias", {C});
+    L.ln2_w = r.read_f32(p + "ln_2.weight", {C});
+    L.ln2_b = r.read_f32(p + "ln_2.bias", {C});
+    L.fc_w = r.read_matrix(p + "mlp.c_fc.weight", I, C, true);
+    L.fc_b = r.read_f32(p + "mlp.c_fc.bias", {I});
+    L.fc_proj_w = r.read_matrix(p + "mlp.c_proj.weight", C, I, true);
+    L.fc_proj_b = r.read_f32(p + "mlp.c_proj.bias", {C});
   }
-  w.lnf_w = r.read("ln_f.weight", {C});
-  w.lnf_b = r.read("ln_f.bias", {C});
+  w.lnf_w = r.read_f32("ln_f.weight", {C});
+  w.lnf_b = r.read_f32("ln_f.bias", {C});
   // lm_head is never under the transformer. prefix; absent means tied to wte.
-  const TensorView* head = files.find("lm_head.weight");
-  if (head != nullptr) {
-    w.lm_head = r.read_view(*head, {V, C}, false);
-    if (w.lm_head == w.wte) w.lm_head.clear();  // saved tied: keep one copy
+  const TensorView* head = files->find("lm_head.weight");
+  const TensorView* wte_view = r.find("wte.weight");
+  w.lm_head_tied = head == nullptr || (head->nbytes == wte_view->nbytes && head->dtype == wte_view->dtype &&
+                                       std::memcmp(head->data, wte_view->data, head->nbytes) == 0);
+  if (head != nullptr && w.lm_head_tied) {
+    r.check_tensor(*head, {V, C});  // saved tied: checked and counted, then the wte copy is used
+  } else if (head != nullptr) {
+    w.lm_head = r.read_matrix_view(*head, V, C, false);
   }
-  w.n_params = r.n_params() - (head != nullptr && w.lm_head.empty() ? V * C : 0);
+  if (w.lm_head_tied) w.lm_head = w.wte;
+  w.n_params = r.n_params() - (head != nullptr && w.lm_head_tied ? V * C : 0);
   w.stored_dtype = r.dtype();
+  w.memory_dtype = r.memory_dtype();
   r.warn_unused();
   return w;
 }
 
-Gpt2Weights random_gpt2_weights(const ModelConfig& config, uint64_t seed) {
+Gpt2Weights random_gpt2_weights(const ModelConfig& config, uint64_t seed, WeightFormat format) {
   const std::size_t C = config.n_embd, V = config.vocab_size, P = config.n_positions, I = config.n_inner;
+  const WeightType type = target_type(format, WeightType::kF32);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
   Gpt2Weights w;
@@ -136,30 +261,36 @@ Gpt2Weights random_gpt2_weights(const ModelConfig& config, uint64_t seed) {
     w.n_params += static_cast<int64_t>(n);
     return v;
   };
+  auto matrix = [&](std::size_t rows, std::size_t cols) {
+    const std::vector<float> v = randn(rows * cols);
+    return make_matrix(w.owned, v.data(), static_cast<int64_t>(rows), static_cast<int64_t>(cols), type);
+  };
   auto fill = [&](std::size_t n, float value) {
     w.n_params += static_cast<int64_t>(n);
     return std::vector<float>(n, value);
   };
-  w.wte = randn(V * C);
+  w.wte = matrix(V, C);
   w.wpe = randn(P * C);
   w.layers.resize(config.n_layer);
   for (auto& L : w.layers) {
     L.ln1_w = fill(C, 1.0f);
     L.ln1_b = fill(C, 0.0f);
-    L.attn_w = randn(3 * C * C);
+    L.attn_w = matrix(3 * C, C);
     L.attn_b = randn(3 * C);
-    L.attn_proj_w = randn(C * C);
+    L.attn_proj_w = matrix(C, C);
     L.attn_proj_b = randn(C);
     L.ln2_w = fill(C, 1.0f);
     L.ln2_b = fill(C, 0.0f);
-    L.fc_w = randn(I * C);
+    L.fc_w = matrix(I, C);
     L.fc_b = randn(I);
-    L.fc_proj_w = randn(C * I);
+    L.fc_proj_w = matrix(C, I);
     L.fc_proj_b = randn(C);
   }
   w.lnf_w = fill(C, 1.0f);
   w.lnf_b = fill(C, 0.0f);
+  w.lm_head = w.wte;
   w.stored_dtype = "f32";
+  w.memory_dtype = weight_type_name(type);
   return w;
 }
 

@@ -1,12 +1,20 @@
-// GPT-2 weights in f32, laid out for the op list: every linear weight is
-// (OC, C), i.e. Hugging Face's Conv1D (in, out) transposed at load.
+// GPT-2 weights laid out for the op list: every linear weight is (OC, C),
+// i.e. Hugging Face's Conv1D (in, out) transposed at load. Matrices stay in
+// the memory format the load options ask for (the file's precision by
+// default): those the file already holds in that layout and format (wte,
+// an untied lm_head) are read in place from the mapped file; the others are
+// converted once into buffers the weights own. Biases, layernorms and the
+// position table are small and kept in f32.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/weight_matrix.h"
 #include "selattn/config.h"
+#include "selattn/model.h"
 
 namespace selattn {
 
@@ -14,37 +22,45 @@ class WeightFiles;
 
 struct Gpt2LayerWeights {
   std::vector<float> ln1_w, ln1_b;  // (C)
-  std::vector<float> attn_w;        // (3C, C)
+  WeightMatrix attn_w;              // (3C, C)
   std::vector<float> attn_b;        // (3C)
-  std::vector<float> attn_proj_w;   // (C, C)
+  WeightMatrix attn_proj_w;         // (C, C)
   std::vector<float> attn_proj_b;   // (C)
   std::vector<float> ln2_w, ln2_b;  // (C)
-  std::vector<float> fc_w;          // (n_inner, C)
+  WeightMatrix fc_w;                // (n_inner, C)
   std::vector<float> fc_b;          // (n_inner)
-  std::vector<float> fc_proj_w;     // (C, n_inner)
+  WeightMatrix fc_proj_w;           // (C, n_inner)
   std::vector<float> fc_proj_b;     // (C)
 };
 
 struct Gpt2Weights {
-  std::vector<float> wte;                // (V, C)
+  WeightMatrix wte;                      // (V, C)
   std::vector<float> wpe;                // (P, C)
   std::vector<Gpt2LayerWeights> layers;  // (L)
   std::vector<float> lnf_w, lnf_b;       // (C)
-  std::vector<float> lm_head;            // (V, C); empty when tied to wte
-  const float* lm_head_data() const { return lm_head.empty() ? wte.data() : lm_head.data(); }
+  WeightMatrix lm_head;                  // (V, C); the same bytes as wte when tied
+  bool lm_head_tied = true;
+
+  // What the matrices point into: the mapped files and converted buffers.
+  std::shared_ptr<const WeightFiles> files;
+  std::vector<AlignedBuffer> owned;
 
   // Filled by the loader, for ModelInfo.
   int64_t n_params = 0;
   std::string stored_dtype;  // "f32", "f16", "bf16" or "mixed"
-  std::size_t bytes() const;
+  std::string memory_dtype;  // of the matrices: "f32", "f16", "bf16", "q8" or "mixed"
+  std::size_t bytes() const;         // everything held, matrices in their memory format
+  std::size_t decode_bytes() const;  // what one decode step reads: every matrix and the LM head
 };
 
 // Reads every tensor GPT-2 needs, checking names, dtypes and shapes against
-// the config. Throws Error naming the file and tensor on any mismatch; warns
-// about tensors it does not use.
-Gpt2Weights load_gpt2_weights(const WeightFiles& files, const ModelConfig& config);
+// the config, and holds the matrices in `format`. Throws Error naming the
+// file and tensor on any mismatch; warns about tensors it does not use.
+Gpt2Weights load_gpt2_weights(std::shared_ptr<const WeightFiles> files, const ModelConfig& config,
+                              WeightFormat format);
 
-// Normal(0, 0.02) matrices and biases, layernorms at identity, tied lm_head.
-Gpt2Weights random_gpt2_weights(const ModelConfig& config, uint64_t seed);
+// Normal(0, 0.02) matrices and biases, layernorms at identity, tied lm_head;
+// matrices converted to `format` (kFile means f32).
+Gpt2Weights random_gpt2_weights(const ModelConfig& config, uint64_t seed, WeightFormat format);
 
 }  // namespace selattn

@@ -1,46 +1,202 @@
-// The tiled CPU matmul against the plain dot-product loop: bit-identical on
-// every shape, tile remainders included.
+// The CPU matmul kernels against their plain loop: every supported path
+// (plain, AVX2, AVX-512) and weight format gives the same bits on odd shapes;
+// one pass over T tokens equals T one-token passes; the 8-bit format stays
+// within its rounding bound; the f16/bf16 conversions round like the hardware.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <random>
 
 #include "backend/backend.h"
-#include "backend/cpu/matmul_tiled.h"
+#include "backend/cpu/dot_rows.h"
+#include "backend/cpu/matmul.h"
+#include "core/dtype.h"
+#include "core/weight_matrix.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace selattn::test {
 namespace {
 
-TEST(CpuMatmul, TiledEqualsPlainBitForBit) {
-  std::mt19937 rng(3);
+// A matrix in `type` built from f32 values, with its storage.
+struct TestMatrix {
+  std::vector<AlignedBuffer> owned;
+  WeightMatrix m;
+};
+
+TestMatrix make(const std::vector<float>& w, int64_t rows, int64_t cols, WeightType type) {
+  TestMatrix t;
+  t.m.type = type;
+  t.m.rows = rows;
+  t.m.cols = cols;
+  const std::size_t n = w.size();
+  if (type == WeightType::kQ8) {
+    auto* v = reinterpret_cast<int8_t*>(t.owned.emplace_back(n).data());
+    auto* s = reinterpret_cast<uint16_t*>(t.owned.emplace_back(rows * t.m.q8_blocks() * 2).data());
+    quantize_q8(v, s, w.data(), rows, cols);
+    t.m.data = v;
+    t.m.scales = s;
+    return t;
+  }
+  uint8_t* b = t.owned.emplace_back(n * weight_type_size(type)).data();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (type == WeightType::kF32) {
+      std::memcpy(b + 4 * i, &w[i], 4);
+    } else {
+      const uint16_t h = type == WeightType::kF16 ? f32_to_f16(w[i]) : f32_to_bf16(w[i]);
+      std::memcpy(b + 2 * i, &h, 2);
+    }
+  }
+  t.m.data = b;
+  return t;
+}
+
+std::vector<float> randn(std::size_t n, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto backend = make_cpu_backend(2);
-  for (auto [T, C, OC] : std::vector<std::tuple<int, int, int>>{
-           {1, 8, 4}, {4, 64, 12}, {7, 48, 30}, {17, 13, 5}, {64, 256, 768}, {5, 100, 257}, {3, 64, 64}}) {
-    std::vector<float> in(T * C), w(OC * C), b(OC), got(T * OC), want(T * OC);
-    for (auto& x : in) x = normal(rng);
-    for (auto& x : w) x = normal(rng);
-    for (auto& x : b) x = normal(rng);
-    backend->matmul_forward(got.data(), in.data(), w.data(), b.data(), T, C, OC);
-    for (int t = 0; t < T; ++t) {
-      for (int o = 0; o < OC; ++o) want[t * OC + o] = cpu_dot(&in[t * C], &w[o * C], C) + b[o];
+  std::vector<float> v(n);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+const WeightType kTypes[] = {WeightType::kF32, WeightType::kF16, WeightType::kBF16, WeightType::kQ8};
+const CpuIsa kIsas[] = {CpuIsa::kPlain, CpuIsa::kAvx2, CpuIsa::kAvx512};
+
+TEST(CpuMatmul, EveryPathEqualsThePlainLoopBitForBit) {
+  std::mt19937 rng(3);
+  int checked_isas = 0;
+  for (CpuIsa isa : kIsas) {
+    if (!cpu_isa_supported(isa)) {
+      std::printf("[ skipped ] %s: this CPU does not have it\n", cpu_isa_name(isa));
+      continue;
     }
-    EXPECT_EQ(got, want) << "T " << T << " C " << C << " OC " << OC;
-    backend->matmul_forward(got.data(), in.data(), w.data(), nullptr, T, C, OC);
-    for (int t = 0; t < T; ++t) {
-      for (int o = 0; o < OC; ++o) want[t * OC + o] = cpu_dot(&in[t * C], &w[o * C], C);
-    }
-    EXPECT_EQ(got, want) << "no bias, T " << T;
-    // And against a double-precision sum, to catch a wrong index.
-    double worst = 0;
-    for (int t = 0; t < T; ++t) {
-      for (int o = 0; o < OC; ++o) {
-        double s = 0;
-        for (int c = 0; c < C; ++c) s += static_cast<double>(in[t * C + c]) * w[o * C + c];
-        worst = std::max(worst, std::abs(s - got[t * OC + o]) / (std::abs(s) + 1));
+    ++checked_isas;
+    for (WeightType type : kTypes) {
+      for (int T : {1, 2, 3, 5, 17}) {
+        for (auto [C, OC] : std::vector<std::pair<int, int>>{{13, 5}, {16, 9}, {48, 30}, {100, 257}, {264, 17}}) {
+          const auto in = randn(static_cast<std::size_t>(T) * C, rng);
+          const auto w = randn(static_cast<std::size_t>(OC) * C, rng);
+          const auto bias = randn(OC, rng);
+          const auto residual = randn(static_cast<std::size_t>(T) * OC, rng);
+          const TestMatrix tm = make(w, OC, C, type);
+          std::vector<float> got(static_cast<std::size_t>(T) * OC), want(got.size());
+          for (int t = 0; t < T; ++t) {
+            for (int o = 0; o < OC; ++o) {
+              want[t * OC + o] = residual[t * OC + o] + (cpu_matmul_dot_plain(&in[t * C], tm.m, o) + bias[o]);
+            }
+          }
+          // Two ranges of outputs, as two threads would split them.
+          const int split = OC / 3;
+          got = residual;
+          cpu_matmul(isa, got.data(), in.data(), T, tm.m, bias.data(), got.data(), 0, split);
+          cpu_matmul(isa, got.data(), in.data(), T, tm.m, bias.data(), got.data(), split, OC);
+          ASSERT_EQ(got, want) << cpu_isa_name(isa) << " " << weight_type_name(type) << " T " << T << " C " << C
+                               << " OC " << OC;
+          // Against a double-precision sum of the widened weights: catches a wrong index.
+          double worst = 0;
+          for (int t = 0; t < T; ++t) {
+            for (int o = 0; o < OC; ++o) {
+              double s = bias[o];
+              for (int c = 0; c < C; ++c) s += static_cast<double>(in[t * C + c]) * tm.m.at(o, c);
+              s += residual[t * OC + o];
+              worst = std::max(worst, std::abs(s - got[t * OC + o]) / (std::abs(s) + 1));
+            }
+          }
+          EXPECT_LT(worst, 1e-5) << cpu_isa_name(isa) << " " << weight_type_name(type);
+        }
       }
     }
-    EXPECT_LT(worst, 1e-4) << "T " << T;
   }
+  EXPECT_GE(checked_isas, 1);
+}
+
+TEST(CpuMatmul, OnePassEqualsOneTokenAtATime) {
+  std::mt19937 rng(4);
+  auto backend = make_cpu_backend(2);
+  const int T = 19, C = 72, OC = 200;
+  const auto in = randn(T * C, rng), w = randn(OC * C, rng), bias = randn(OC, rng);
+  for (WeightType type : kTypes) {
+    const TestMatrix tm = make(w, OC, C, type);
+    std::vector<float> pass(T * OC), steps(T * OC);
+    backend->matmul_forward(pass.data(), in.data(), tm.m, bias.data(), T, MatmulEpilogue{.activate = true});
+    for (int t = 0; t < T; ++t) {
+      backend->matmul_forward(steps.data() + t * OC, in.data() + t * C, tm.m, bias.data(), 1,
+                              MatmulEpilogue{.activate = true});
+    }
+    EXPECT_EQ(pass, steps) << weight_type_name(type);
+  }
+}
+
+TEST(CpuMatmul, HalfPrecisionInMemoryEqualsItsWidenedCopy) {
+  // f16 and bf16 widen exactly, so keeping them is the old widened path.
+  std::mt19937 rng(5);
+  const int T = 6, C = 40, OC = 33;
+  const auto in = randn(T * C, rng), w = randn(OC * C, rng);
+  auto backend = make_cpu_backend(1);
+  for (WeightType type : {WeightType::kF16, WeightType::kBF16}) {
+    const TestMatrix half = make(w, OC, C, type);
+    std::vector<float> widened(w.size());
+    for (int o = 0; o < OC; ++o) half.m.row_to_f32(o, widened.data() + o * C);
+    const TestMatrix f32 = make(widened, OC, C, WeightType::kF32);
+    std::vector<float> a(T * OC), b(T * OC);
+    backend->matmul_forward(a.data(), in.data(), half.m, nullptr, T);
+    backend->matmul_forward(b.data(), in.data(), f32.m, nullptr, T);
+    EXPECT_EQ(a, b) << weight_type_name(type);
+  }
+}
+
+TEST(WeightFormats, Q8StaysWithinHalfAStep) {
+  std::mt19937 rng(6);
+  const int rows = 7, cols = 75;  // a partial last block
+  auto w = randn(rows * cols, rng);
+  w[3] = 0.0f;
+  for (int c = 32; c < 64; ++c) w[2 * cols + c] = 0.0f;  // an all-zero block
+  const TestMatrix q = make(w, rows, cols, WeightType::kQ8);
+  for (int r = 0; r < rows; ++r) {
+    for (int b = 0; b < q.m.q8_blocks(); ++b) {
+      const float scale = f16_to_f32(q.m.scales[r * q.m.q8_blocks() + b]);
+      for (int c = b * kQ8Block; c < std::min(cols, (b + 1) * kQ8Block); ++c) {
+        const float x = w[r * cols + c];
+        EXPECT_LE(std::abs(q.m.at(r, c) - x), 0.5f * scale * (1 + 1e-3f) + 1e-6f) << r << "," << c;
+      }
+    }
+  }
+  EXPECT_EQ(q.m.at(2, 40), 0.0f);
+}
+
+TEST(WeightFormats, HalfConversionsRoundToNearestEven) {
+  std::mt19937 rng(7);
+  auto check_one = [](float x) {
+    const uint16_t h = f32_to_f16(x);
+#if defined(__F16C__)
+    const uint16_t want = _cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT);
+    if (!std::isnan(x)) ASSERT_EQ(h, want) << x;
+#endif
+    if (std::isnan(x)) {
+      ASSERT_TRUE(std::isnan(f16_to_f32(h)));
+    } else if (std::abs(x) < 65504.0f) {
+      ASSERT_LE(std::abs(f16_to_f32(h) - x), std::abs(x) * 4.9e-4f + 3e-8f) << x;
+    }
+    const float b = bf16_to_f32(f32_to_bf16(x));
+    if (std::isfinite(x) && std::abs(x) > 1.2e-38f && std::abs(x) < 3e38f) ASSERT_LE(std::abs(b - x), std::abs(x) / 256) << x;
+  };
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t u = bits(rng);
+    if (i % 2) u = (u & 0x8fffffffu) | 0x30000000u;  // dense near f16's range
+    float x;
+    std::memcpy(&x, &u, sizeof x);
+    check_one(x);
+  }
+  for (float x : {0.0f, -0.0f, 65504.0f, 65519.0f, 65520.0f, 6.1e-5f, 5.96e-8f, 2.98e-8f, 2.99e-8f, 1e-10f,
+                  std::numeric_limits<float>::infinity()}) {
+    check_one(x);
+    check_one(-x);
+  }
+  EXPECT_EQ(f32_to_bf16(1.0f + 1.0f / 256), 0x3f80);  // a tie rounds to even
+  EXPECT_EQ(f32_to_bf16(1.0f + 3.0f / 256), 0x3f82);
 }
 
 TEST(CpuAttentionRows, DotRowsAndWeightedRowsEqualThePlainLoopsBitForBit) {

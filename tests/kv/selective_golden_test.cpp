@@ -112,6 +112,45 @@ TEST(Selective, BudgetAboveTheSequenceEqualsPolicyNoneBitForBit) {
   EXPECT_TRUE(b.kv_evicted(0).empty());
 }
 
+TEST(Selective, ChunksWithoutEvictionEqualTokenByTokenBitForBit) {
+  // A chunk in which nothing can leave a layer is attended all at once (the
+  // scores as prefix sums over the chunk); it must take exactly what one
+  // query at a time gives: logits and every f, also when a budget is reached
+  // part-way through (the layer switches to steps).
+  auto model = Model::load(model_dir("tiny-sa"));
+  const auto tokens = read_golden(std::string(SELATTN_TEST_DATA) + "/selective/sa-none.golden").at("tokens").i32;
+  const int V = model->config().vocab_size, L = model->config().n_layer;
+  for (const int budget : {0, 40, 1000}) {
+    SessionOptions so;
+    if (budget > 0) {
+      so.kv.policy = KvPolicy::kSelective;
+      so.kv.budgets = {budget};
+    }
+    std::vector<float> chunked(tokens.size() * V);
+    so.n_batch = 16;
+    Session a(model, so);
+    a.append(tokens, chunked);
+    Session b(model, so);
+    std::vector<float> steps;
+    for (int32_t t : tokens) {
+      auto l = b.append(std::span<const int32_t>(&t, 1));
+      steps.insert(steps.end(), l.begin(), l.end());
+    }
+    EXPECT_EQ(chunked, steps) << "budget " << budget;
+    for (int l = 0; l < L; ++l) {
+      EXPECT_EQ(a.kv_evicted(l), b.kv_evicted(l)) << "budget " << budget << " layer " << l;
+      for (int32_t p = 0; p < static_cast<int32_t>(tokens.size()); ++p) {
+        const float fa = a.kv_selection_score(l, p), fb = b.kv_selection_score(l, p);
+        if (std::isnan(fb)) {
+          EXPECT_TRUE(std::isnan(fa));
+        } else {
+          EXPECT_EQ(fa, fb) << "budget " << budget << " layer " << l << " position " << p;
+        }
+      }
+    }
+  }
+}
+
 TEST(Selective, FOverLongContextMatchesTheReference) {
   // 2048 steps; f accumulates in f32 one step at a time.
   auto g = read_golden(std::string(SELATTN_TEST_DATA) + "/selective/sa-long-2048.golden");

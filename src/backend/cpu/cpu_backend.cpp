@@ -1,38 +1,97 @@
-// The CPU backend: the readable reference for every op. Loops are plain; the
-// only parallelism is over independent rows, output channels or heads.
+// The CPU backend: the readable reference for every op. Loops are plain
+// except the matmul, which runs the vector kernels of backend/cpu/matmul.h
+// (tested against their plain loop); the only parallelism is over
+// independent rows, output channels or (query, head) pairs.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "backend/backend.h"
-#include "backend/cpu/matmul_tiled.h"
-#include "core/vec_math.h"
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/dot_rows.h"
 #include "core/thread_pool.h"
+#include "core/vec_math.h"
 
 namespace selattn {
 namespace {
 
-// The plain dot product (eight interleaved partial sums, so the compiler can
-// keep them in vector registers without reassociating one sum).
-inline float dot(const float* a, const float* b, int n) { return cpu_dot(a, b, n); }
-
 // Below this many multiply-adds (slots x C) a step runs on the calling thread.
 constexpr int64_t kInlineStepWork = 1 << 15;
+// Below this many multiply-adds (T x OC x C) a matmul runs on the calling thread.
+constexpr int64_t kInlineMatmulWork = 1 << 14;
+
+void activate(float* x, int64_t n, Activation act) {
+  switch (act) {
+    case Activation::kGeluTanh:  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), core/vec_math.h
+      gelu_tanh(x, x, n);
+      return;
+    case Activation::kGeluErf:
+      for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.7071067811865476f));
+      return;
+    case Activation::kRelu:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      return;
+  }
+}
+
+// One head of one query over a layer's slots: the shared body of every
+// attention path, so chunked and step-by-step attention agree bit for bit.
+// row (S): the logits q.k * scale - f[s] of visible slots (-inf elsewhere),
+//   then their softmax probabilities
+// sel (S): when not null, the raw q.k * scale of visible slots (0 elsewhere)
+// f (S): when not null, subtracted from every logit
+// oh (HS) = sum over slots of probability x V
+void attention_head(float* oh, const float* qh, int32_t q_pos, const KvLayerView& kv, int64_t h, int HS, int64_t C,
+                    float scale, const float* f, float* row, float* sel) {
+  float max_logit = -std::numeric_limits<float>::infinity();
+  for (std::size_t page = 0; page < kv.pages.size(); ++page) {
+    const KvPage& pg = kv.pages[page];
+    float* page_row = row + page * kv.page_size;
+    if (pg.k != nullptr) cpu_dot_rows(page_row, qh, pg.k + h * HS, C, kv.page_size, HS);
+    for (int s = 0; s < kv.page_size; ++s) {
+      const int slot = static_cast<int>(page) * kv.page_size + s;
+      const int32_t p = kv.pos[slot];
+      if (pg.k == nullptr || p < 0 || p > q_pos) {
+        row[slot] = -std::numeric_limits<float>::infinity();
+        if (sel != nullptr) sel[slot] = 0.0f;
+        continue;
+      }
+      const float a = page_row[s] * scale;
+      if (sel != nullptr) sel[slot] = a;
+      row[slot] = f != nullptr ? a - f[slot] : a;
+      max_logit = std::max(max_logit, row[slot]);
+    }
+  }
+  const int n = kv.n_slots();
+  exp_shifted(row, n, max_logit);  // exp(-inf) = 0 for hidden slots
+  float sum = 0.0f;
+  for (int slot = 0; slot < n; ++slot) sum += row[slot];
+  const float inv = 1.0f / sum;  // a query always sees itself, so sum >= 1
+  std::fill(oh, oh + HS, 0.0f);
+  for (std::size_t page = 0; page < kv.pages.size(); ++page) {
+    const KvPage& pg = kv.pages[page];
+    if (pg.v == nullptr) continue;
+    float* page_row = row + page * kv.page_size;
+    for (int s = 0; s < kv.page_size; ++s) page_row[s] *= inv;
+    cpu_weighted_rows(oh, page_row, pg.v + h * HS, C, kv.page_size, HS);
+  }
+}
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads) : pool_(n_threads) {}
+  explicit CpuBackend(int n_threads) : pool_(n_threads), isa_(cpu_isa_default()), rows_(pool_.n_threads()) {}
 
   const char* name() const override { return "cpu"; }
   int n_threads() const override { return pool_.n_threads(); }
 
-  void embedding_forward(float* out, const int32_t* tokens, const int32_t* positions, int T, const float* wte,
+  void embedding_forward(float* out, const int32_t* tokens, const int32_t* positions, int T, const WeightMatrix& wte,
                          const float* wpe, int C) override {
     for (int t = 0; t < T; ++t) {
-      const float* te = wte + static_cast<int64_t>(tokens[t]) * C;
-      const float* pe = wpe + static_cast<int64_t>(positions[t]) * C;
       float* o = out + static_cast<int64_t>(t) * C;
-      for (int c = 0; c < C; ++c) o[c] = te[c] + pe[c];
+      wte.row_to_f32(tokens[t], o);
+      const float* pe = wpe + static_cast<int64_t>(positions[t]) * C;
+      for (int c = 0; c < C; ++c) o[c] = o[c] + pe[c];
     }
   }
 
@@ -60,88 +119,60 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void matmul_forward(float* out, const float* in, const float* weight, const float* bias, int T, int C,
-                      int OC) override {
-    // Parallel over output channels, in blocks of the tile width so each
-    // thread's slice of the weight is streamed once for all T inputs. With
-    // one token (decode) the plain loop is as fast: it is memory-bound.
-    if (T < 4) {
-      pool_.parallel_for(OC, [&](int64_t begin, int64_t end) {
-        for (int64_t o = begin; o < end; ++o) {
-          const float* w = weight + o * C;
-          const float b = bias != nullptr ? bias[o] : 0.0f;
-          for (int t = 0; t < T; ++t)
-            out[static_cast<int64_t>(t) * OC + o] = dot(in + static_cast<int64_t>(t) * C, w, C) + b;
-        }
-      });
-      return;
+  void matmul_forward(float* out, const float* in, const WeightMatrix& w, const float* bias, int T,
+                      const MatmulEpilogue& ep) override {
+    const int64_t OC = w.rows;
+    // Parallel over output channels in blocks of 16, so each thread streams
+    // its own slice of the weights once for all T inputs; the epilogue runs
+    // on the slice while it is still in cache.
+    auto slice = [&](int64_t block_begin, int64_t block_end) {
+      const int64_t o0 = block_begin * 16, o1 = std::min(block_end * 16, OC);
+      cpu_matmul(isa_, out, in, T, w, bias, ep.residual, o0, o1);
+      if (ep.activate) {
+        for (int t = 0; t < T; ++t) activate(out + t * OC + o0, o1 - o0, ep.act);
+      }
+    };
+    const int64_t blocks = (OC + 15) / 16;
+    if (static_cast<int64_t>(T) * OC * w.cols < kInlineMatmulWork) {
+      slice(0, blocks);
+    } else {
+      pool_.parallel_for(blocks, slice);
     }
-    const int64_t blocks = (OC + 3) / 4;
-    pool_.parallel_for(blocks, [&](int64_t begin, int64_t end) {
-      cpu_matmul_tiled(out, in, weight, bias, T, C, OC, begin * 4, std::min<int64_t>(end * 4, OC));
-    });
   }
 
-  void activation_forward(float* out, const float* in, int64_t n, Activation act) override {
-    // Ranges of whole 8-lane blocks, so the vectorised GELU never splits one.
-    pool_.parallel_for((n + 7) / 8, [&](int64_t block_begin, int64_t block_end) {
-      const int64_t begin = block_begin * 8, end = std::min(block_end * 8, n);
-      switch (act) {
-        case Activation::kGeluTanh:  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), core/vec_math.h
-          gelu_tanh(out + begin, in + begin, end - begin);
-          break;
-        case Activation::kGeluErf:
-          for (int64_t i = begin; i < end; ++i) out[i] = 0.5f * in[i] * (1.0f + std::erf(in[i] * 0.7071067811865476f));
-          break;
-        case Activation::kRelu:
-          for (int64_t i = begin; i < end; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
-          break;
+  void attention_forward(float* out, const float* q, int q_stride, const int32_t* q_pos, int T, const KvLayerView& kv,
+                         int NH, int HS, float scale, const float* f_rows) override {
+    const int64_t C = static_cast<int64_t>(NH) * HS;
+    const int64_t S = kv.n_slots();
+    reserve_rows(S);
+    // One task per (token, head), each with its thread's row of logits.
+    pool_.parallel_for(static_cast<int64_t>(T) * NH, [&](int64_t begin, int64_t end, int thread) {
+      float* row = rows_[thread].data();
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t t = task / NH, h = task % NH;
+        attention_head(out + t * C + h * HS, q + t * q_stride + h * HS, q_pos[t], kv, h, HS, C, scale,
+                       f_rows != nullptr ? f_rows + t * S : nullptr, row, nullptr);
       }
     });
   }
 
-  void residual_forward(float* out, const float* a, const float* b, int64_t n) override {
-    for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
-  }
-
-  void attention_forward(float* out, const float* q, int q_stride, const int32_t* q_pos, int T, const KvLayerView& kv,
-                         int NH, int HS, float scale) override {
+  void attention_scores_forward(float* scores, const float* q, int q_stride, const int32_t* q_pos, int T,
+                                const KvLayerView& kv, int NH, int HS, int head, float scale) override {
+    const int64_t S = kv.n_slots();
     const int64_t C = static_cast<int64_t>(NH) * HS;
-    // One task per (token, head). Softmax is computed online (running max and
-    // sum, rescaling the accumulator when the max grows), so no scratch row
-    // of scores is needed however many slots there are.
-    pool_.parallel_for(static_cast<int64_t>(T) * NH, [&](int64_t begin, int64_t end) {
-      for (int64_t task = begin; task < end; ++task) {
-        const int t = static_cast<int>(task / NH);
-        const int h = static_cast<int>(task % NH);
-        const float* qh = q + static_cast<int64_t>(t) * q_stride + static_cast<int64_t>(h) * HS;
-        float* oh = out + t * C + static_cast<int64_t>(h) * HS;
-        std::fill(oh, oh + HS, 0.0f);
-        float running_max = -std::numeric_limits<float>::infinity();
-        float running_sum = 0.0f;
+    pool_.parallel_for(T, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const float* qh = q + t * q_stride + static_cast<int64_t>(head) * HS;
+        float* row = scores + t * S;
         for (std::size_t page = 0; page < kv.pages.size(); ++page) {
           const KvPage& pg = kv.pages[page];
-          if (pg.k == nullptr) continue;
+          float* page_row = row + page * kv.page_size;
+          if (pg.k != nullptr) cpu_dot_rows(page_row, qh, pg.k + static_cast<int64_t>(head) * HS, C, kv.page_size, HS);
           for (int s = 0; s < kv.page_size; ++s) {
             const int32_t p = kv.pos[page * kv.page_size + s];
-            if (p < 0 || p > q_pos[t]) continue;
-            const float* kh = pg.k + static_cast<int64_t>(s) * C + static_cast<int64_t>(h) * HS;
-            const float* vh = pg.v + static_cast<int64_t>(s) * C + static_cast<int64_t>(h) * HS;
-            const float score = dot(qh, kh, HS) * scale;
-            if (score > running_max) {
-              const float rescale = std::exp(running_max - score);  // exp(-inf) = 0 on the first slot
-              running_sum *= rescale;
-              for (int i = 0; i < HS; ++i) oh[i] *= rescale;
-              running_max = score;
-            }
-            const float w = std::exp(score - running_max);
-            running_sum += w;
-            for (int i = 0; i < HS; ++i) oh[i] += w * vh[i];
+            page_row[s] = pg.k == nullptr || p < 0 || p > q_pos[t] ? 0.0f : page_row[s] * scale;
           }
         }
-        // A query always sees itself, so running_sum >= 1 here.
-        const float inv = 1.0f / running_sum;
-        for (int i = 0; i < HS; ++i) oh[i] *= inv;
       }
     });
   }
@@ -150,49 +181,17 @@ class CpuBackend final : public Backend {
                               float scale, int sel_head, float* sel_logits, float* attention, float* scratch) override {
     const int64_t C = static_cast<int64_t>(NH) * HS;
     const int n = kv.n_slots();
-    auto head = [&](int64_t begin, int64_t end) {
+    auto heads = [&](int64_t begin, int64_t end) {
       for (int64_t h = begin; h < end; ++h) {
-        const float* qh = q + h * HS;
-        float* row = scratch + h * n;  // logits, then probabilities
-        float max_logit = -std::numeric_limits<float>::infinity();
-        for (std::size_t page = 0; page < kv.pages.size(); ++page) {
-          const KvPage& pg = kv.pages[page];
-          float* page_row = row + page * kv.page_size;
-          if (pg.k != nullptr) cpu_dot_rows(page_row, qh, pg.k + h * HS, C, kv.page_size, HS);
-          for (int s = 0; s < kv.page_size; ++s) {
-            const int slot = static_cast<int>(page) * kv.page_size + s;
-            const int32_t p = kv.pos[slot];
-            if (pg.k == nullptr || p < 0 || p > q_pos) {
-              row[slot] = -std::numeric_limits<float>::infinity();
-              if (h == sel_head && sel_logits != nullptr) sel_logits[slot] = 0.0f;
-              continue;
-            }
-            const float a = page_row[s] * scale;
-            if (h == sel_head && sel_logits != nullptr) sel_logits[slot] = a;
-            row[slot] = kv.f != nullptr ? a - kv.f[slot] : a;
-            max_logit = std::max(max_logit, row[slot]);
-          }
-        }
-        exp_shifted(row, n, max_logit);  // exp(-inf) = 0 for hidden slots
-        float sum = 0.0f;
-        for (int slot = 0; slot < n; ++slot) sum += row[slot];
-        const float inv = 1.0f / sum;
-        float* oh = out + h * HS;
-        std::fill(oh, oh + HS, 0.0f);
-        for (std::size_t page = 0; page < kv.pages.size(); ++page) {
-          const KvPage& pg = kv.pages[page];
-          if (pg.v == nullptr) continue;
-          float* page_row = row + page * kv.page_size;
-          for (int s = 0; s < kv.page_size; ++s) page_row[s] *= inv;
-          cpu_weighted_rows(oh, page_row, pg.v + h * HS, C, kv.page_size, HS);
-        }
+        attention_head(out + h * HS, q + h * HS, q_pos, kv, h, HS, C, scale, kv.f, scratch + h * n,
+                       h == sel_head ? sel_logits : nullptr);
       }
     };
     // Thread hand-off costs more than a short row of slots: run small steps inline.
     if (static_cast<int64_t>(n) * C < kInlineStepWork) {
-      head(0, NH);
+      heads(0, NH);
     } else {
-      pool_.parallel_for(NH, head);
+      pool_.parallel_for(NH, heads);
     }
     if (attention != nullptr) {
       for (int slot = 0; slot < n; ++slot) {
@@ -204,7 +203,17 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Grows each thread's row of logits to S floats; only when a view grows
+  // past every earlier one.
+  void reserve_rows(int64_t S) {
+    for (auto& r : rows_) {
+      if (static_cast<int64_t>(r.size()) < S) r.resize(S);
+    }
+  }
+
   ThreadPool pool_;
+  CpuIsa isa_;
+  std::vector<std::vector<float>> rows_;  // (n_threads, S) attention scratch
 };
 
 }  // namespace

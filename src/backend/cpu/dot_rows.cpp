@@ -1,4 +1,4 @@
-#include "backend/cpu/matmul_tiled.h"
+#include "backend/cpu/dot_rows.h"
 
 #include <cstring>
 
@@ -16,9 +16,6 @@ inline V8 load8(const float* p) { return load_f8(p); }
 inline float reduce8(const float* acc) {
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
-
-constexpr int kTileT = 4;  // tokens per tile
-constexpr int kTileO = 4;  // output channels per tile
 
 }  // namespace
 
@@ -75,53 +72,6 @@ void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t ro
     for (int v = 0; v < nv; ++v) sum[v] += wv * load8(row + 8 * v);
   }
   std::memcpy(acc, sum, sizeof(float) * n);
-}
-
-void cpu_matmul_tiled(float* out, const float* in, const float* weight, const float* bias, int T, int C, int OC,
-                      int64_t o_begin, int64_t o_end) {
-  const int C8 = C - C % 8;
-  int64_t o = o_begin;
-  // Full 4 x 4 tiles: each weight row is loaded once per four tokens and each
-  // input row once per four outputs.
-  for (; o + kTileO <= o_end; o += kTileO) {
-    const float* w[kTileO];
-    for (int j = 0; j < kTileO; ++j) w[j] = weight + (o + j) * C;
-    int t = 0;
-    for (; t + kTileT <= T; t += kTileT) {
-      const float* x[kTileT];
-      for (int i = 0; i < kTileT; ++i) x[i] = in + static_cast<int64_t>(t + i) * C;
-      V8 acc[kTileT][kTileO] = {};
-      for (int c = 0; c < C8; c += 8) {
-        V8 wv[kTileO];
-        for (int j = 0; j < kTileO; ++j) wv[j] = load8(w[j] + c);
-        for (int i = 0; i < kTileT; ++i) {
-          const V8 xv = load8(x[i] + c);
-          for (int j = 0; j < kTileO; ++j) acc[i][j] += xv * wv[j];
-        }
-      }
-      for (int i = 0; i < kTileT; ++i) {
-        for (int j = 0; j < kTileO; ++j) {
-          float lanes[8];
-          std::memcpy(lanes, &acc[i][j], sizeof lanes);
-          float sum = reduce8(lanes);
-          for (int c = C8; c < C; ++c) sum += x[i][c] * w[j][c];
-          out[static_cast<int64_t>(t + i) * OC + o + j] = sum + (bias != nullptr ? bias[o + j] : 0.0f);
-        }
-      }
-    }
-    for (; t < T; ++t) {  // leftover tokens
-      for (int j = 0; j < kTileO; ++j) {
-        out[static_cast<int64_t>(t) * OC + o + j] =
-            cpu_dot(in + static_cast<int64_t>(t) * C, w[j], C) + (bias != nullptr ? bias[o + j] : 0.0f);
-      }
-    }
-  }
-  for (; o < o_end; ++o) {  // leftover outputs
-    for (int t = 0; t < T; ++t) {
-      out[static_cast<int64_t>(t) * OC + o] =
-          cpu_dot(in + static_cast<int64_t>(t) * C, weight + o * C, C) + (bias != nullptr ? bias[o] : 0.0f);
-    }
-  }
 }
 
 }  // namespace selattn
