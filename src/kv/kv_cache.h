@@ -13,7 +13,7 @@
 namespace selattn {
 
 struct KvPage {
-  const float* k = nullptr;  // (page_size, C); null when the page is not held
+  const float* k = nullptr;  // (C, page_size), channel-major; null when the page is not held
   const float* v = nullptr;  // (page_size, C)
 };
 

@@ -1,6 +1,9 @@
 // Fixed-size pages of K/V memory shared by every session of a model. A page
 // holds K and V of page_size tokens for all heads of one layer:
-// K (page_size, C) followed by V (page_size, C).
+// K (C, page_size) followed by V (page_size, C). K is stored channel-major so
+// that one channel of every slot of a page is contiguous: a query's logits
+// over a page are then a sum of whole vectors (one lane per slot), with no
+// horizontal reduction.
 #pragma once
 
 #include <cstddef>

@@ -76,7 +76,7 @@ void PagedKvCache::write_slot(Layer& L, int slot, const float* k, const float* v
   const int p = slot / page_size_, s = slot % page_size_;
   float* page = L.pages[p];
   const std::size_t C = n_embd_;
-  std::memcpy(page + s * C, k, C * sizeof(float));
+  for (std::size_t c = 0; c < C; ++c) page[c * page_size_ + s] = k[c];  // K is (C, page_size)
   std::memcpy(page + (static_cast<std::size_t>(page_size_) + s) * C, v, C * sizeof(float));
   L.pos[slot] = pos;
   L.f[slot] = 0.0f;

@@ -172,7 +172,9 @@ TEST(WeightFormats, HalfConversionsRoundToNearestEven) {
     const uint16_t h = f32_to_f16(x);
 #if defined(__F16C__)
     const uint16_t want = _cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT);
-    if (!std::isnan(x)) ASSERT_EQ(h, want) << x;
+    if (!std::isnan(x)) {
+      ASSERT_EQ(h, want) << x;
+    }
 #endif
     if (std::isnan(x)) {
       ASSERT_TRUE(std::isnan(f16_to_f32(h)));
@@ -180,7 +182,9 @@ TEST(WeightFormats, HalfConversionsRoundToNearestEven) {
       ASSERT_LE(std::abs(f16_to_f32(h) - x), std::abs(x) * 4.9e-4f + 3e-8f) << x;
     }
     const float b = bf16_to_f32(f32_to_bf16(x));
-    if (std::isfinite(x) && std::abs(x) > 1.2e-38f && std::abs(x) < 3e38f) ASSERT_LE(std::abs(b - x), std::abs(x) / 256) << x;
+    if (std::isfinite(x) && std::abs(x) > 1.2e-38f && std::abs(x) < 3e38f) {
+      ASSERT_LE(std::abs(b - x), std::abs(x) / 256) << x;
+    }
   };
   std::uniform_int_distribution<uint32_t> bits;
   for (int i = 0; i < 200000; ++i) {

@@ -35,29 +35,28 @@ void activate(float* x, int64_t n, Activation act) {
   }
 }
 
-// One head of one query over a layer's slots: the shared body of every
-// attention path, so chunked and step-by-step attention agree bit for bit.
-// row (S): the logits q.k * scale - f[s] of visible slots (-inf elsewhere),
-//   then their softmax probabilities
+// One head of one query over a layer's slots, from its raw logits q.k: the
+// shared finish of every attention path, so chunked and step-by-step
+// attention agree bit for bit.
+// row (S): in, q.k per slot of a held page (cpu_attention_dots); out, the
+//   softmax probabilities of the logits q.k * scale - f[s] (0 where hidden)
 // sel (S): when not null, the raw q.k * scale of visible slots (0 elsewhere)
 // f (S): when not null, subtracted from every logit
 // oh (HS) = sum over slots of probability x V
-void attention_head(float* oh, const float* qh, int32_t q_pos, const KvLayerView& kv, int64_t h, int HS, int64_t C,
-                    float scale, const float* f, float* row, float* sel) {
+void attention_finish(float* oh, float* row, int32_t q_pos, const KvLayerView& kv, int64_t h, int HS, int64_t C,
+                      float scale, const float* f, float* sel) {
   float max_logit = -std::numeric_limits<float>::infinity();
   for (std::size_t page = 0; page < kv.pages.size(); ++page) {
-    const KvPage& pg = kv.pages[page];
-    float* page_row = row + page * kv.page_size;
-    if (pg.k != nullptr) cpu_dot_rows(page_row, qh, pg.k + h * HS, C, kv.page_size, HS);
+    const bool held = kv.pages[page].k != nullptr;
     for (int s = 0; s < kv.page_size; ++s) {
       const int slot = static_cast<int>(page) * kv.page_size + s;
       const int32_t p = kv.pos[slot];
-      if (pg.k == nullptr || p < 0 || p > q_pos) {
+      if (!held || p < 0 || p > q_pos) {
         row[slot] = -std::numeric_limits<float>::infinity();
         if (sel != nullptr) sel[slot] = 0.0f;
         continue;
       }
-      const float a = page_row[s] * scale;
+      const float a = row[slot] * scale;
       if (sel != nullptr) sel[slot] = a;
       row[slot] = f != nullptr ? a - f[slot] : a;
       max_logit = std::max(max_logit, row[slot]);
@@ -77,6 +76,9 @@ void attention_head(float* oh, const float* qh, int32_t q_pos, const KvLayerView
     cpu_weighted_rows(oh, page_row, pg.v + h * HS, C, kv.page_size, HS);
   }
 }
+
+// Queries per attention task of a chunk: they share every load of K.
+constexpr int kQueryGroup = 4;
 
 class CpuBackend final : public Backend {
  public:
@@ -144,14 +146,20 @@ class CpuBackend final : public Backend {
                          int NH, int HS, float scale, const float* f_rows) override {
     const int64_t C = static_cast<int64_t>(NH) * HS;
     const int64_t S = kv.n_slots();
-    reserve_rows(S);
-    // One task per (token, head), each with its thread's row of logits.
-    pool_.parallel_for(static_cast<int64_t>(T) * NH, [&](int64_t begin, int64_t end, int thread) {
-      float* row = rows_[thread].data();
+    reserve_rows(kQueryGroup * S);
+    // One task per (group of queries, head), each with its thread's rows of logits.
+    const int64_t groups = (T + kQueryGroup - 1) / kQueryGroup;
+    pool_.parallel_for(groups * NH, [&](int64_t begin, int64_t end, int thread) {
+      float* rows = rows_[thread].data();
       for (int64_t task = begin; task < end; ++task) {
-        const int64_t t = task / NH, h = task % NH;
-        attention_head(out + t * C + h * HS, q + t * q_stride + h * HS, q_pos[t], kv, h, HS, C, scale,
-                       f_rows != nullptr ? f_rows + t * S : nullptr, row, nullptr);
+        const int64_t t0 = task / NH * kQueryGroup, h = task % NH;
+        const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
+        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, kv.pages, kv.page_size, h * HS, HS);
+        for (int i = 0; i < nq; ++i) {
+          const int64_t t = t0 + i;
+          attention_finish(out + t * C + h * HS, rows + i * S, q_pos[t], kv, h, HS, C, scale,
+                           f_rows != nullptr ? f_rows + t * S : nullptr, nullptr);
+        }
       }
     });
   }
@@ -159,18 +167,20 @@ class CpuBackend final : public Backend {
   void attention_scores_forward(float* scores, const float* q, int q_stride, const int32_t* q_pos, int T,
                                 const KvLayerView& kv, int NH, int HS, int head, float scale) override {
     const int64_t S = kv.n_slots();
-    const int64_t C = static_cast<int64_t>(NH) * HS;
-    pool_.parallel_for(T, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        const float* qh = q + t * q_stride + static_cast<int64_t>(head) * HS;
-        float* row = scores + t * S;
-        for (std::size_t page = 0; page < kv.pages.size(); ++page) {
-          const KvPage& pg = kv.pages[page];
-          float* page_row = row + page * kv.page_size;
-          if (pg.k != nullptr) cpu_dot_rows(page_row, qh, pg.k + static_cast<int64_t>(head) * HS, C, kv.page_size, HS);
-          for (int s = 0; s < kv.page_size; ++s) {
-            const int32_t p = kv.pos[page * kv.page_size + s];
-            page_row[s] = pg.k == nullptr || p < 0 || p > q_pos[t] ? 0.0f : page_row[s] * scale;
+    const int64_t groups = (T + kQueryGroup - 1) / kQueryGroup;
+    pool_.parallel_for(groups, [&](int64_t begin, int64_t end) {
+      for (int64_t g = begin; g < end; ++g) {
+        const int64_t t0 = g * kQueryGroup;
+        const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
+        float* rows = scores + t0 * S;
+        cpu_attention_dots(rows, S, q + t0 * q_stride + static_cast<int64_t>(head) * HS, q_stride, nq, kv.pages,
+                           kv.page_size, static_cast<int64_t>(head) * HS, HS);
+        for (int i = 0; i < nq; ++i) {
+          float* row = rows + i * S;
+          for (int64_t slot = 0; slot < S; ++slot) {
+            const int32_t p = kv.pos[slot];
+            const bool visible = kv.pages[slot / kv.page_size].k != nullptr && p >= 0 && p <= q_pos[t0 + i];
+            row[slot] = visible ? row[slot] * scale : 0.0f;  // as attention_finish computes sel
           }
         }
       }
@@ -183,8 +193,9 @@ class CpuBackend final : public Backend {
     const int n = kv.n_slots();
     auto heads = [&](int64_t begin, int64_t end) {
       for (int64_t h = begin; h < end; ++h) {
-        attention_head(out + h * HS, q + h * HS, q_pos, kv, h, HS, C, scale, kv.f, scratch + h * n,
-                       h == sel_head ? sel_logits : nullptr);
+        float* row = scratch + h * n;
+        cpu_attention_dots(row, n, q + h * HS, 0, 1, kv.pages, kv.page_size, h * HS, HS);
+        attention_finish(out + h * HS, row, q_pos, kv, h, HS, C, scale, kv.f, h == sel_head ? sel_logits : nullptr);
       }
     };
     // Thread hand-off costs more than a short row of slots: run small steps inline.

@@ -1,6 +1,7 @@
 #include "backend/cpu/dot_rows.h"
 
 #include <cstring>
+#include <vector>
 
 #include "core/vec_math.h"
 
@@ -72,6 +73,115 @@ void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t ro
     for (int v = 0; v < nv; ++v) sum[v] += wv * load8(row + 8 * v);
   }
   std::memcpy(acc, sum, sizeof(float) * n);
+}
+
+namespace {
+
+// NQ queries x NP pages of NV vectors (8 slots each): NQ * NP * NV
+// independent sums in flight, so the adds pipeline instead of waiting on one
+// another. kt[p] points at channel head_offset of page p.
+template <int NQ, int NP, int NV>
+void dots_block(float* const* out, const float* const* q, const float* const* kt, int page_size, int HS) {
+  V8 acc[NQ][NP][NV] = {};
+  for (int d = 0; d < HS; ++d) {
+    V8 k[NP][NV];
+    for (int p = 0; p < NP; ++p) {
+      for (int v = 0; v < NV; ++v) k[p][v] = load8(kt[p] + static_cast<int64_t>(d) * page_size + 8 * v);
+    }
+    for (int i = 0; i < NQ; ++i) {
+      const float qd = q[i][d];
+      for (int p = 0; p < NP; ++p) {
+        for (int v = 0; v < NV; ++v) acc[i][p][v] += qd * k[p][v];
+      }
+    }
+  }
+  for (int i = 0; i < NQ; ++i) {
+    for (int p = 0; p < NP; ++p) {
+      for (int v = 0; v < NV; ++v) std::memcpy(out[i * NP + p] + 8 * v, &acc[i][p][v], sizeof(V8));
+    }
+  }
+}
+
+// The same sums one slot at a time, for page sizes the vector blocks do not take.
+void dots_plain(float* out, const float* q, const float* kt, int page_size, int HS) {
+  for (int s = 0; s < page_size; ++s) {
+    float acc = 0.0f;
+    for (int d = 0; d < HS; ++d) acc = acc + q[d] * kt[static_cast<int64_t>(d) * page_size + s];
+    out[s] = acc;
+  }
+}
+
+template <int NV>
+void dots_pages(float* out, int64_t out_stride, const float* q, int64_t q_stride, int nq, const int* held,
+                int n_held, std::span<const KvPage> pages, int page_size, int64_t head_offset, int HS) {
+  auto kt_of = [&](int p) { return pages[p].k + head_offset * page_size; };
+  if (nq == 1) {
+    // One query (a decode step): four pages at a time.
+    int j = 0;
+    for (; j + 4 <= n_held; j += 4) {
+      float* o[4];
+      const float* kt[4];
+      for (int p = 0; p < 4; ++p) {
+        o[p] = out + static_cast<int64_t>(held[j + p]) * page_size;
+        kt[p] = kt_of(held[j + p]);
+      }
+      dots_block<1, 4, NV>(o, &q, kt, page_size, HS);
+    }
+    for (; j < n_held; ++j) {
+      float* o = out + static_cast<int64_t>(held[j]) * page_size;
+      const float* kt = kt_of(held[j]);
+      dots_block<1, 1, NV>(&o, &q, &kt, page_size, HS);
+    }
+    return;
+  }
+  // Several queries (a chunk): four queries share each page's loads.
+  for (int j = 0; j < n_held; ++j) {
+    const float* kt = kt_of(held[j]);
+    const int64_t col = static_cast<int64_t>(held[j]) * page_size;
+    int i = 0;
+    for (; i + 4 <= nq; i += 4) {
+      float* o[4];
+      const float* qs[4];
+      for (int k = 0; k < 4; ++k) {
+        o[k] = out + (i + k) * out_stride + col;
+        qs[k] = q + (i + k) * q_stride;
+      }
+      dots_block<4, 1, NV>(o, qs, &kt, page_size, HS);
+    }
+    for (; i < nq; ++i) {
+      float* o = out + i * out_stride + col;
+      const float* qi = q + i * q_stride;
+      dots_block<1, 1, NV>(&o, &qi, &kt, page_size, HS);
+    }
+  }
+}
+
+}  // namespace
+
+void cpu_attention_dots(float* out, int64_t out_stride, const float* q, int64_t q_stride, int nq,
+                        std::span<const KvPage> pages, int page_size, int64_t head_offset, int HS) {
+  thread_local std::vector<int> held;  // indices of the held pages; grows to the longest view once
+  held.clear();
+  for (std::size_t p = 0; p < pages.size(); ++p) {
+    if (pages[p].k != nullptr) held.push_back(static_cast<int>(p));
+  }
+  const int n = static_cast<int>(held.size());
+  switch (page_size) {
+    case 8:
+      return dots_pages<1>(out, out_stride, q, q_stride, nq, held.data(), n, pages, page_size, head_offset, HS);
+    case 16:
+      return dots_pages<2>(out, out_stride, q, q_stride, nq, held.data(), n, pages, page_size, head_offset, HS);
+    case 32:
+      return dots_pages<4>(out, out_stride, q, q_stride, nq, held.data(), n, pages, page_size, head_offset, HS);
+    default:
+      for (int j = 0; j < n; ++j) {
+        const float* kt = pages[held[j]].k + head_offset * page_size;
+        for (int i = 0; i < nq; ++i) {
+          dots_plain(out + i * out_stride + static_cast<int64_t>(held[j]) * page_size, q + i * q_stride, kt,
+                     page_size, HS);
+        }
+      }
+  }
 }
 
 }  // namespace selattn
