@@ -203,20 +203,53 @@ TEST(WeightFormats, HalfConversionsRoundToNearestEven) {
   EXPECT_EQ(f32_to_bf16(1.0f + 3.0f / 256), 0x3f82);
 }
 
-TEST(CpuAttentionRows, DotRowsAndWeightedRowsEqualThePlainLoopsBitForBit) {
+TEST(CpuAttentionRows, DotsOverChannelMajorPagesEqualThePlainSumBitForBit) {
+  std::mt19937 rng(8);
+  for (int page_size : {3, 8, 16, 32}) {
+    for (int nq : {1, 2, 4, 5}) {
+      const int HS = 24, C = 3 * HS, n_pages = 7;
+      const int64_t head_offset = HS;  // the middle head
+      std::vector<std::vector<float>> store(n_pages);
+      std::vector<KvPage> pages(n_pages);
+      for (int p = 0; p < n_pages; ++p) {
+        if (p == 2 || p == 5) continue;  // pages not held
+        store[p] = randn(static_cast<std::size_t>(C) * page_size * 2, rng);
+        pages[p] = KvPage{store[p].data(), store[p].data() + C * page_size};
+      }
+      const int64_t q_stride = 3 * C, S = n_pages * page_size;
+      const auto q = randn(nq * q_stride, rng);
+      std::vector<float> got(nq * S, -7.0f);
+      cpu_attention_dots(got.data(), S, q.data(), q_stride, nq, pages, page_size, head_offset, HS);
+      for (int i = 0; i < nq; ++i) {
+        for (int p = 0; p < n_pages; ++p) {
+          for (int s = 0; s < page_size; ++s) {
+            const float g = got[i * S + p * page_size + s];
+            if (pages[p].k == nullptr) {
+              ASSERT_EQ(g, -7.0f) << "a page not held is left alone";
+              continue;
+            }
+            float want = 0.0f;
+            for (int d = 0; d < HS; ++d) {
+              const float prod = q[i * q_stride + d] * pages[p].k[(head_offset + d) * page_size + s];
+              want = want + prod;
+            }
+            ASSERT_EQ(g, want) << "page size " << page_size << " nq " << nq << " query " << i << " slot " << s;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuAttentionRows, WeightedRowsEqualThePlainLoopBitForBit) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (auto [n_rows, n, stride] : std::vector<std::tuple<int, int, int>>{
            {1, 64, 256}, {4, 64, 256}, {7, 64, 64}, {16, 32, 128}, {5, 13, 20}, {9, 264, 300}, {3, 8, 8}}) {
-    std::vector<float> a(n), rows(static_cast<std::size_t>(n_rows) * stride), w(n_rows);
-    for (auto& x : a) x = normal(rng);
+    std::vector<float> rows(static_cast<std::size_t>(n_rows) * stride), w(n_rows);
     for (auto& x : rows) x = normal(rng);
     for (auto& x : w) x = normal(rng);
     w[n_rows / 2] = 0.0f;  // skipped slots
-    std::vector<float> got(n_rows), want(n_rows);
-    cpu_dot_rows(got.data(), a.data(), rows.data(), stride, n_rows, n);
-    for (int r = 0; r < n_rows; ++r) want[r] = cpu_dot(a.data(), &rows[static_cast<std::size_t>(r) * stride], n);
-    EXPECT_EQ(got, want) << "dot rows " << n_rows << " x " << n;
     std::vector<float> acc(n), plain(n);
     for (int i = 0; i < n; ++i) acc[i] = plain[i] = normal(rng);  // accumulates onto what is there
     cpu_weighted_rows(acc.data(), w.data(), rows.data(), stride, n_rows, n);

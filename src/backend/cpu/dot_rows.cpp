@@ -13,45 +13,7 @@ namespace {
 using V8 = F8;
 inline V8 load8(const float* p) { return load_f8(p); }
 
-// The combination order of cpu_dot's partial sums.
-inline float reduce8(const float* acc) {
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
 }  // namespace
-
-float cpu_dot(const float* a, const float* b, int n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
-  }
-  float sum = reduce8(acc);
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-void cpu_dot_rows(float* out, const float* a, const float* rows, int64_t row_stride, int n_rows, int n) {
-  const int n8 = n - n % 8;
-  int r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
-    const float* b[4];
-    for (int j = 0; j < 4; ++j) b[j] = rows + (r + j) * row_stride;
-    V8 acc[4] = {};
-    for (int i = 0; i < n8; i += 8) {
-      const V8 av = load8(a + i);
-      for (int j = 0; j < 4; ++j) acc[j] += av * load8(b[j] + i);
-    }
-    for (int j = 0; j < 4; ++j) {
-      float lanes[8];
-      std::memcpy(lanes, &acc[j], sizeof lanes);
-      float sum = reduce8(lanes);
-      for (int i = n8; i < n; ++i) sum += a[i] * b[j][i];
-      out[r + j] = sum;
-    }
-  }
-  for (; r < n_rows; ++r) out[r] = cpu_dot(a, rows + r * row_stride, n);
-}
 
 void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t row_stride, int n_rows, int n) {
   constexpr int kMaxVectors = 32;  // register accumulators for n <= 256

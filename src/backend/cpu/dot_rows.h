@@ -1,7 +1,7 @@
-// The dot products of attention on the CPU: a query head against rows of K,
-// and probabilities times rows of V. Each sum has one fixed order (eight
-// interleaved partial sums combined the same way), whichever helper computes
-// it, so every attention path gives the same bits.
+// The dot products of attention on the CPU: query heads against a page's K
+// (channel-major), and probabilities times rows of V. Each sum has one fixed
+// order whichever path computes it, so every attention path gives the same
+// bits.
 #pragma once
 
 #include <cstdint>
@@ -10,13 +10,6 @@
 #include "kv/kv_cache.h"
 
 namespace selattn {
-
-// Eight partial sums over a and b (n), combined in a fixed order.
-float cpu_dot(const float* a, const float* b, int n);
-
-// out[r] = cpu_dot(a, rows + r * row_stride, n) for r in [0, n_rows), four
-// rows at a time (the same sums, bit for bit, with the latency of one).
-void cpu_dot_rows(float* out, const float* a, const float* rows, int64_t row_stride, int n_rows, int n);
 
 // acc (n) += w[r] * rows[r * row_stride] (n floats each) for r in order,
 // skipping w[r] == 0: bit for bit what the plain loop
