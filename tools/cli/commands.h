@@ -10,6 +10,7 @@ namespace selattn::cli {
 
 using Runner = std::function<int()>;
 
+Runner add_bench(CLI::App& app);
 Runner add_calibrate(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_inspect(CLI::App& app);

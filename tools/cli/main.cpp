@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add(selattn::cli::add_eval);
   add(selattn::cli::add_memory);
   add(selattn::cli::add_inspect);
+  add(selattn::cli::add_bench);
 
   try {
     app.parse(argc, argv);
