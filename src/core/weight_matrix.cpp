@@ -37,57 +37,38 @@ std::size_t weight_type_size(WeightType type) {
 }
 
 std::size_t WeightMatrix::bytes() const {
-  std::size_t n = static_cast<std::size_t>(rows * cols) * weight_type_size(type);
-  if (type == WeightType::kQ8) n += static_cast<std::size_t>(rows * q8_blocks()) * sizeof(uint16_t);
+  const std::size_t padded = static_cast<std::size_t>(panels()) * kPanel;
+  std::size_t n = padded * cols * weight_type_size(type);
+  if (type == WeightType::kQ8) n += padded * q8_blocks() * sizeof(uint16_t);
   return n;
 }
 
-void WeightMatrix::row_to_f32(int64_t r, float* out) const {
-  const uint8_t* base = static_cast<const uint8_t*>(data) + static_cast<std::size_t>(r * cols) * weight_type_size(type);
+float WeightMatrix::at(int64_t r, int64_t c) const {
+  const int64_t i = ((r / kPanel) * cols + c) * kPanel + r % kPanel;
   switch (type) {
     case WeightType::kF32:
-      std::memcpy(out, base, sizeof(float) * cols);
-      return;
+      return static_cast<const float*>(data)[i];
     case WeightType::kF16:
-      convert_to_f32(out, base, DType::kF16, cols);
-      return;
+      return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
     case WeightType::kBF16:
-      convert_to_f32(out, base, DType::kBF16, cols);
-      return;
+      return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
     case WeightType::kQ8: {
-      const int8_t* q = reinterpret_cast<const int8_t*>(base);
-      const uint16_t* s = scales + r * q8_blocks();
-      for (int64_t c = 0; c < cols; ++c) out[c] = static_cast<float>(q[c]) * f16_to_f32(s[c / kQ8Block]);
-      return;
+      const uint16_t s = scales[((r / kPanel) * q8_blocks() + c / kQ8Block) * kPanel + r % kPanel];
+      return static_cast<float>(static_cast<const int8_t*>(data)[i]) * f16_to_f32(s);
     }
-  }
-}
-
-float WeightMatrix::at(int64_t r, int64_t c) const {
-  const uint8_t* p = static_cast<const uint8_t*>(data) + static_cast<std::size_t>(r * cols + c) * weight_type_size(type);
-  uint16_t h;
-  switch (type) {
-    case WeightType::kF32: {
-      float f;
-      std::memcpy(&f, p, sizeof f);
-      return f;
-    }
-    case WeightType::kF16:
-      std::memcpy(&h, p, sizeof h);
-      return f16_to_f32(h);
-    case WeightType::kBF16:
-      std::memcpy(&h, p, sizeof h);
-      return bf16_to_f32(h);
-    case WeightType::kQ8:
-      return static_cast<float>(*reinterpret_cast<const int8_t*>(p)) * f16_to_f32(scales[r * q8_blocks() + c / kQ8Block]);
   }
   return 0.0f;
+}
+
+void WeightMatrix::row_to_f32(int64_t r, float* out) const {
+  for (int64_t c = 0; c < cols; ++c) out[c] = at(r, c);
 }
 
 AlignedBuffer::AlignedBuffer(std::size_t bytes) : size_(bytes) {
   const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + 63) / 64 * 64;
   data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, rounded)));
   if (!data_) throw std::bad_alloc();
+  std::memset(data_.get(), 0, rounded);
 }
 
 uint16_t f32_to_bf16(float x) {
@@ -106,12 +87,11 @@ uint16_t f32_to_f16(float x) {
   if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to inf (>= 65520)
   if (abs < 0x38800000u) {
-    // Subnormal f16 (or zero): value = m x 2^-24 with m rounded to nearest even.
-    if (abs < 0x33000000u) return static_cast<uint16_t>(sign);  // below half the smallest subnormal
+    // Subnormal f16 (or zero): value = m x 2^-24, m = mantissa x 2^(exp - 126), rounded to nearest even.
+    if (abs < 0x33000000u) return static_cast<uint16_t>(sign);  // at most half the smallest subnormal
     const uint32_t exp = abs >> 23;
     const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
-    const int shift = 126 - static_cast<int>(exp);  // 14 + (-exp + 127) - 1 ... bits to drop beyond 13
-    const uint32_t drop = static_cast<uint32_t>(shift);
+    const uint32_t drop = 126 - exp;
     uint32_t m = mant >> drop;
     const uint32_t rem = mant & ((1u << drop) - 1);
     const uint32_t half = 1u << (drop - 1);
@@ -142,6 +122,101 @@ void quantize_q8(int8_t* values, uint16_t* scales, const float* w, int64_t rows,
       }
     }
   }
+}
+
+namespace {
+
+DType dtype_of(WeightType t) {
+  switch (t) {
+    case WeightType::kF16:
+      return DType::kF16;
+    case WeightType::kBF16:
+      return DType::kBF16;
+    default:
+      return DType::kF32;
+  }
+}
+
+// Rows [r0, r0 + n) of the source widened to f32: tmp (64, cols), rows past n zero.
+void gather_panel(float* tmp, const WeightSource& src, int64_t rows, int64_t cols, int64_t r0, int64_t n) {
+  const DType dt = dtype_of(src.type);
+  const std::size_t es = weight_type_size(src.type);
+  const auto* base = static_cast<const uint8_t*>(src.data);
+  std::fill(tmp, tmp + kPanel * cols, 0.0f);
+  if (!src.transposed) {
+    for (int64_t j = 0; j < n; ++j) convert_to_f32(tmp + j * cols, base + (r0 + j) * cols * es, dt, cols);
+    return;
+  }
+  float run[kPanel];
+  for (int64_t c = 0; c < cols; ++c) {  // stored (cols, rows): row c holds every output
+    convert_to_f32(run, base + (c * rows + r0) * es, dt, n);
+    for (int64_t j = 0; j < n; ++j) tmp[j * cols + c] = run[j];
+  }
+}
+
+}  // namespace
+
+WeightMatrix pack_weights(const WeightSource& src, int64_t rows, int64_t cols, WeightType type,
+                          std::vector<AlignedBuffer>& owned) {
+  WeightMatrix m;
+  m.type = type;
+  m.rows = rows;
+  m.cols = cols;
+  const int64_t P = m.panels(), nb = m.q8_blocks();
+  // Pointers, not references: a later emplace_back may move the buffers (not their bytes).
+  uint8_t* values = owned.emplace_back(static_cast<std::size_t>(P * kPanel * cols) * weight_type_size(type)).data();
+  uint16_t* scales = nullptr;
+  if (type == WeightType::kQ8) {
+    scales = reinterpret_cast<uint16_t*>(
+        owned.emplace_back(static_cast<std::size_t>(P * kPanel * nb) * sizeof(uint16_t)).data());
+  }
+  std::vector<float> tmp(static_cast<std::size_t>(kPanel) * cols);
+  std::vector<int8_t> q;
+  std::vector<uint16_t> qs;
+  if (type == WeightType::kQ8) {
+    q.resize(tmp.size());
+    qs.resize(static_cast<std::size_t>(kPanel) * nb);
+  }
+  for (int64_t p = 0; p < P; ++p) {
+    const int64_t r0 = p * kPanel, n = std::min<int64_t>(kPanel, rows - r0);
+    gather_panel(tmp.data(), src, rows, cols, r0, n);
+    const int64_t at = p * cols * kPanel;  // first value of the panel
+    switch (type) {
+      case WeightType::kF32: {
+        auto* out = reinterpret_cast<float*>(values) + at;
+        for (int64_t c = 0; c < cols; ++c) {
+          for (int j = 0; j < kPanel; ++j) out[c * kPanel + j] = tmp[j * cols + c];
+        }
+        break;
+      }
+      case WeightType::kF16:
+      case WeightType::kBF16: {
+        auto* out = reinterpret_cast<uint16_t*>(values) + at;
+        const bool f16 = type == WeightType::kF16;
+        for (int64_t c = 0; c < cols; ++c) {
+          for (int j = 0; j < kPanel; ++j) {
+            const float x = tmp[j * cols + c];
+            out[c * kPanel + j] = f16 ? f32_to_f16(x) : f32_to_bf16(x);
+          }
+        }
+        break;
+      }
+      case WeightType::kQ8: {
+        quantize_q8(q.data(), qs.data(), tmp.data(), kPanel, cols);  // padding rows quantize to 0
+        auto* out = reinterpret_cast<int8_t*>(values) + at;
+        for (int64_t c = 0; c < cols; ++c) {
+          for (int j = 0; j < kPanel; ++j) out[c * kPanel + j] = q[j * cols + c];
+        }
+        for (int64_t b = 0; b < nb; ++b) {
+          for (int j = 0; j < kPanel; ++j) scales[(p * nb + b) * kPanel + j] = qs[j * nb + b];
+        }
+        break;
+      }
+    }
+  }
+  m.data = values;
+  m.scales = scales;
+  return m;
 }
 
 }  // namespace selattn

@@ -1,21 +1,29 @@
-// A weight matrix as the kernels read it: rows x cols in one of the memory
-// formats (f32, f16, bf16, or 8-bit with per-block scales), row-major. The
-// matrix does not own its bytes: they live in the mapped model file or in a
-// buffer the weights own.
+// A weight matrix as the kernels read it: rows x cols (OC x C for a linear
+// layer) in one of the memory formats (f32, f16, bf16, or 8-bit with
+// per-block scales), packed in panels of kPanel rows.
+//
+// Panel p holds rows [64p, 64p + 64) column by column: the value of (r, c) is
+// element (p * cols + c) * 64 + r % 64, and the last panel is padded with zero
+// rows. One column of a panel is 64 outputs side by side, so a matmul streams
+// each panel once, front to back, and keeps one output per vector lane.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <string_view>
+#include <vector>
 
 namespace selattn {
 
 enum class WeightType : uint8_t { kF32, kF16, kBF16, kQ8 };
 
+constexpr int kPanel = 64;  // rows per panel
+
 // q8: int8 values with one f16 scale per block of kQ8Block columns of a row;
 // weight = float(q) * float(scale). A partial last block has its own scale.
+// Scales are packed like the values: panel p, block b, row r at
+// (p * q8_blocks() + b) * 64 + r % 64.
 constexpr int kQ8Block = 32;
 
 const char* weight_type_name(WeightType type);  // "f32", "f16", "bf16", "q8"
@@ -23,22 +31,23 @@ std::size_t weight_type_size(WeightType type);  // bytes per value (q8: 1, scale
 
 struct WeightMatrix {
   WeightType type = WeightType::kF32;
-  const void* data = nullptr;        // (rows, cols) values of `type`, not aligned in general
-  const uint16_t* scales = nullptr;  // q8 only: (rows, q8_blocks()) f16 scales
-  int64_t rows = 0, cols = 0;        // (OC, C) for a linear layer
+  const void* data = nullptr;        // (panels, cols, 64) values of `type`, 64-byte aligned
+  const uint16_t* scales = nullptr;  // q8 only: (panels, q8_blocks(), 64) f16 scales
+  int64_t rows = 0, cols = 0;
 
+  int64_t panels() const { return (rows + kPanel - 1) / kPanel; }
   int64_t q8_blocks() const { return (cols + kQ8Block - 1) / kQ8Block; }
-  std::size_t bytes() const;  // values and scales
-  // Row r widened to f32 (cols floats), exactly as the kernels widen it.
-  void row_to_f32(int64_t r, float* out) const;
+  std::size_t bytes() const;  // values and scales, padding included
+  // (r, c) widened to f32, exactly as the kernels widen it.
   float at(int64_t r, int64_t c) const;
+  void row_to_f32(int64_t r, float* out) const;  // (cols)
 };
 
-// A 64-byte aligned byte buffer for weights converted at load.
+// A 64-byte aligned byte buffer for weights.
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(std::size_t bytes);
+  explicit AlignedBuffer(std::size_t bytes);  // zero-filled
   uint8_t* data() const { return data_.get(); }
   std::size_t size() const { return size_; }
 
@@ -54,9 +63,24 @@ class AlignedBuffer {
 uint16_t f32_to_f16(float x);
 uint16_t f32_to_bf16(float x);
 
-// Fills a q8 matrix from f32 rows (rows, cols): per block, scale = max|w| / 127
-// rounded to f16, q = round(w / scale) clamped to [-127, 127].
-// values (rows, cols) int8, scales (rows, ceil(cols / 32)).
+// Fills q8 values (rows, cols) int8 and scales (rows, ceil(cols / 32)), both
+// row-major, from f32 rows: per block, scale = max|w| / 127 rounded to f16,
+// q = round(w / scale) clamped to [-127, 127].
 void quantize_q8(int8_t* values, uint16_t* scales, const float* rows_f32, int64_t rows, int64_t cols);
+
+// Where a matrix's values come from: f32, f16 or bf16 (the `source_type`),
+// row-major (rows, cols), or (cols, rows) when `transposed` (Hugging Face's
+// Conv1D stores (in, out)). Not aligned in general.
+struct WeightSource {
+  const void* data = nullptr;
+  WeightType type = WeightType::kF32;
+  bool transposed = false;
+};
+
+// Packs a matrix into panels in `type` (converting from the source's type
+// with round to nearest even, or quantizing to q8), in buffers added to
+// `owned`. Works one panel at a time, so it needs no full-size f32 copy.
+WeightMatrix pack_weights(const WeightSource& src, int64_t rows, int64_t cols, WeightType type,
+                          std::vector<AlignedBuffer>& owned);
 
 }  // namespace selattn

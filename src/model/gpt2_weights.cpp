@@ -40,35 +40,6 @@ WeightType target_type(WeightFormat format, WeightType stored) {
   return stored;
 }
 
-// Converts f32 rows (rows, cols) into a new matrix of `type` owned by `owned`.
-WeightMatrix make_matrix(std::vector<AlignedBuffer>& owned, const float* src, int64_t rows, int64_t cols,
-                         WeightType type) {
-  WeightMatrix m;
-  m.type = type;
-  m.rows = rows;
-  m.cols = cols;
-  const std::size_t n = static_cast<std::size_t>(rows * cols);
-  if (type == WeightType::kQ8) {
-    // Pointers, not references: the next emplace_back may move the buffers (not their bytes).
-    auto* values = reinterpret_cast<int8_t*>(owned.emplace_back(n).data());
-    auto* scales = reinterpret_cast<uint16_t*>(
-        owned.emplace_back(static_cast<std::size_t>(rows * m.q8_blocks()) * sizeof(uint16_t)).data());
-    quantize_q8(values, scales, src, rows, cols);
-    m.data = values;
-    m.scales = scales;
-    return m;
-  }
-  uint8_t* bytes = owned.emplace_back(n * weight_type_size(type)).data();
-  if (type == WeightType::kF32) {
-    std::memcpy(bytes, src, n * sizeof(float));
-  } else {
-    auto* out = reinterpret_cast<uint16_t*>(bytes);
-    for (std::size_t i = 0; i < n; ++i) out[i] = type == WeightType::kF16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
-  }
-  m.data = bytes;
-  return m;
-}
-
 class Gpt2Reader {
  public:
   Gpt2Reader(const WeightFiles& files, WeightFormat format, std::vector<AlignedBuffer>& owned)
@@ -111,41 +82,8 @@ class Gpt2Reader {
     const WeightType stored = weight_type_of(t.dtype);
     const WeightType type = target_type(format_, stored);
     types_.insert(weight_type_name(type));
-    if (!transpose && type == stored) {  // in place: the kernels load unaligned
-      WeightMatrix m;
-      m.type = type;
-      m.data = t.data;
-      m.rows = rows;
-      m.cols = cols;
-      return m;
-    }
-    WeightMatrix m;
-    if (type == stored) {
-      // Transpose element by element in the stored precision: no rounding.
-      const std::size_t es = weight_type_size(type);
-      uint8_t* bytes = owned_.emplace_back(static_cast<std::size_t>(rows * cols) * es).data();
-      for (int64_t r = 0; r < cols; ++r) {  // stored (cols, rows) -> (rows, cols)
-        for (int64_t c = 0; c < rows; ++c) {
-          std::memcpy(bytes + (c * cols + r) * es, t.data + (r * rows + c) * es, es);
-        }
-      }
-      m.type = type;
-      m.data = bytes;
-      m.rows = rows;
-      m.cols = cols;
-    } else {
-      std::vector<float> f32(static_cast<std::size_t>(rows * cols));
-      convert_to_f32(f32.data(), t.data, t.dtype, f32.size());
-      if (transpose) {
-        std::vector<float> tmp(f32.size());
-        for (int64_t r = 0; r < cols; ++r) {
-          for (int64_t c = 0; c < rows; ++c) tmp[c * cols + r] = f32[r * rows + c];
-        }
-        f32.swap(tmp);
-      }
-      m = make_matrix(owned_, f32.data(), rows, cols, type);
-    }
-    files_.release(t);
+    const WeightMatrix m = pack_weights(WeightSource{t.data, stored, transpose}, rows, cols, type, owned_);
+    files_.release(t);  // packed: the mapped bytes are not read again
     return m;
   }
 
@@ -263,7 +201,8 @@ Gpt2Weights random_gpt2_weights(const ModelConfig& config, uint64_t seed, Weight
   };
   auto matrix = [&](std::size_t rows, std::size_t cols) {
     const std::vector<float> v = randn(rows * cols);
-    return make_matrix(w.owned, v.data(), static_cast<int64_t>(rows), static_cast<int64_t>(cols), type);
+    return pack_weights(WeightSource{v.data(), WeightType::kF32, false}, static_cast<int64_t>(rows),
+                        static_cast<int64_t>(cols), type, w.owned);
   };
   auto fill = [&](std::size_t n, float value) {
     w.n_params += static_cast<int64_t>(n);

@@ -1,10 +1,9 @@
 // GPT-2 weights laid out for the op list: every linear weight is (OC, C),
-// i.e. Hugging Face's Conv1D (in, out) transposed at load. Matrices stay in
-// the memory format the load options ask for (the file's precision by
-// default): those the file already holds in that layout and format (wte,
-// an untied lm_head) are read in place from the mapped file; the others are
-// converted once into buffers the weights own. Biases, layernorms and the
-// position table are small and kept in f32.
+// i.e. Hugging Face's Conv1D (in, out) transposed, packed in panels of 64
+// rows (core/weight_matrix.h) in the memory format the load options ask for
+// (the file's precision by default). Packing copies each matrix once, and the
+// mapped file pages it came from are released, so memory holds one copy.
+// Biases, layernorms and the position table are small and kept in f32.
 #pragma once
 
 #include <cstdint>

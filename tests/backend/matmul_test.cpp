@@ -29,28 +29,7 @@ struct TestMatrix {
 
 TestMatrix make(const std::vector<float>& w, int64_t rows, int64_t cols, WeightType type) {
   TestMatrix t;
-  t.m.type = type;
-  t.m.rows = rows;
-  t.m.cols = cols;
-  const std::size_t n = w.size();
-  if (type == WeightType::kQ8) {
-    auto* v = reinterpret_cast<int8_t*>(t.owned.emplace_back(n).data());
-    auto* s = reinterpret_cast<uint16_t*>(t.owned.emplace_back(rows * t.m.q8_blocks() * 2).data());
-    quantize_q8(v, s, w.data(), rows, cols);
-    t.m.data = v;
-    t.m.scales = s;
-    return t;
-  }
-  uint8_t* b = t.owned.emplace_back(n * weight_type_size(type)).data();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (type == WeightType::kF32) {
-      std::memcpy(b + 4 * i, &w[i], 4);
-    } else {
-      const uint16_t h = type == WeightType::kF16 ? f32_to_f16(w[i]) : f32_to_bf16(w[i]);
-      std::memcpy(b + 2 * i, &h, 2);
-    }
-  }
-  t.m.data = b;
+  t.m = pack_weights(WeightSource{w.data(), WeightType::kF32, false}, rows, cols, type, t.owned);
   return t;
 }
 
@@ -75,7 +54,8 @@ TEST(CpuMatmul, EveryPathEqualsThePlainLoopBitForBit) {
     ++checked_isas;
     for (WeightType type : kTypes) {
       for (int T : {1, 2, 3, 5, 17}) {
-        for (auto [C, OC] : std::vector<std::pair<int, int>>{{13, 5}, {16, 9}, {48, 30}, {100, 257}, {264, 17}}) {
+        for (auto [C, OC] :
+             std::vector<std::pair<int, int>>{{13, 5}, {16, 9}, {48, 30}, {100, 257}, {264, 17}, {33, 128}, {70, 64}}) {
           const auto in = randn(static_cast<std::size_t>(T) * C, rng);
           const auto w = randn(static_cast<std::size_t>(OC) * C, rng);
           const auto bias = randn(OC, rng);
@@ -87,8 +67,8 @@ TEST(CpuMatmul, EveryPathEqualsThePlainLoopBitForBit) {
               want[t * OC + o] = residual[t * OC + o] + (cpu_matmul_dot_plain(&in[t * C], tm.m, o) + bias[o]);
             }
           }
-          // Two ranges of outputs, as two threads would split them.
-          const int split = OC / 3;
+          // Two ranges of whole panels, as two threads would split them.
+          const int split = OC / 2 / kPanel * kPanel;
           got = residual;
           cpu_matmul(isa, got.data(), in.data(), T, tm.m, bias.data(), got.data(), 0, split);
           cpu_matmul(isa, got.data(), in.data(), T, tm.m, bias.data(), got.data(), split, OC);
@@ -156,7 +136,7 @@ TEST(WeightFormats, Q8StaysWithinHalfAStep) {
   const TestMatrix q = make(w, rows, cols, WeightType::kQ8);
   for (int r = 0; r < rows; ++r) {
     for (int b = 0; b < q.m.q8_blocks(); ++b) {
-      const float scale = f16_to_f32(q.m.scales[r * q.m.q8_blocks() + b]);
+      const float scale = f16_to_f32(q.m.scales[((r / kPanel) * q.m.q8_blocks() + b) * kPanel + r % kPanel]);
       for (int c = b * kQ8Block; c < std::min(cols, (b + 1) * kQ8Block); ++c) {
         const float x = w[r * cols + c];
         EXPECT_LE(std::abs(q.m.at(r, c) - x), 0.5f * scale * (1 + 1e-3f) + 1e-6f) << r << "," << c;

@@ -124,21 +124,20 @@ class CpuBackend final : public Backend {
   void matmul_forward(float* out, const float* in, const WeightMatrix& w, const float* bias, int T,
                       const MatmulEpilogue& ep) override {
     const int64_t OC = w.rows;
-    // Parallel over output channels in blocks of 16, so each thread streams
-    // its own slice of the weights once for all T inputs; the epilogue runs
+    // Parallel over panels of output channels (core/weight_matrix.h), so each
+    // thread streams its own panels once for all T inputs; the epilogue runs
     // on the slice while it is still in cache.
-    auto slice = [&](int64_t block_begin, int64_t block_end) {
-      const int64_t o0 = block_begin * 16, o1 = std::min(block_end * 16, OC);
+    auto slice = [&](int64_t panel_begin, int64_t panel_end) {
+      const int64_t o0 = panel_begin * kPanel, o1 = std::min(panel_end * kPanel, OC);
       cpu_matmul(isa_, out, in, T, w, bias, ep.residual, o0, o1);
       if (ep.activate) {
         for (int t = 0; t < T; ++t) activate(out + t * OC + o0, o1 - o0, ep.act);
       }
     };
-    const int64_t blocks = (OC + 15) / 16;
     if (static_cast<int64_t>(T) * OC * w.cols < kInlineMatmulWork) {
-      slice(0, blocks);
+      slice(0, w.panels());
     } else {
-      pool_.parallel_for(blocks, slice);
+      pool_.parallel_for(w.panels(), slice);
     }
   }
 

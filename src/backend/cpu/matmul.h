@@ -2,13 +2,14 @@
 // the CPU backend: out (T, OC) = in (T, C) @ w (OC, C)^T + bias (OC).
 //
 // One summation order for every output, whatever the path (the plain loop,
-// the AVX2 and AVX-512 kernels; one token or many): sixteen lanes, lane l
-// accumulating in (c) * w(c) for c = l, l + 16, l + 32, ... in increasing c
-// with a fused multiply-add, then the lanes folded in halves (l + 8, then
-// l + 4, l + 2, l + 1), then the bias added. Weights are widened to f32 first
-// (f16 and bf16 exactly; q8 as float(q) * scale, rounded once). So every path
-// gives the same bits, and a prompt run as one pass equals the same tokens
-// decoded one at a time, which is what makes eviction decisions identical.
+// the AVX2 and AVX-512 kernels; one token or many): a single chain of fused
+// multiply-adds over c = 0, 1, ..., C - 1 starting from 0, then the bias,
+// then the residual. Weights are widened to f32 first (f16 and bf16 exactly;
+// q8 as float(q) * scale, rounded once). The kernels put one output per
+// vector lane (a panel column of the packed matrix, core/weight_matrix.h), so
+// the vector width never enters a sum: every path gives the same bits, and a
+// prompt run as one pass equals the same tokens decoded one at a time, which
+// is what makes eviction decisions identical.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +27,9 @@ bool cpu_isa_supported(CpuIsa isa);  // compiled in and the CPU has it
 CpuIsa cpu_isa_default();
 
 // out (T, OC) rows for the output channels [o_begin, o_end) of w (OC = w.rows,
-// C = w.cols); out has row stride OC; bias (OC) may be null. With residual
-// (T, OC, may equal out): out = residual + (in @ w^T + bias).
+// C = w.cols; o_begin a multiple of kPanel); out has row stride OC; bias (OC)
+// may be null. With residual (T, OC, may equal out):
+// out = residual + (in @ w^T + bias).
 void cpu_matmul(CpuIsa isa, float* out, const float* in, int T, const WeightMatrix& w, const float* bias,
                 const float* residual, int64_t o_begin, int64_t o_end);
 

@@ -1,5 +1,5 @@
 // The plain matmul and the choice of kernel. The plain loop spells out the
-// shared summation order (matmul.h) one lane at a time.
+// shared summation order (matmul.h) one output at a time.
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -58,20 +58,9 @@ CpuIsa cpu_isa_default() {
 }
 
 float cpu_matmul_dot_plain(const float* x, const WeightMatrix& w, int64_t row) {
-  constexpr int kLanes = 16;
-  float lane[kLanes] = {};
-  const int64_t C = w.cols;
-  const int64_t padded = (C + kLanes - 1) / kLanes * kLanes;
-  for (int64_t c = 0; c < padded; ++c) {
-    // Past C both factors are zero, as in the kernels' zero-padded tail.
-    const float xc = c < C ? x[c] : 0.0f;
-    const float wc = c < C ? w.at(row, c) : 0.0f;
-    lane[c % kLanes] = std::fma(xc, wc, lane[c % kLanes]);
-  }
-  for (int half = kLanes / 2; half >= 1; half /= 2) {
-    for (int l = 0; l < half; ++l) lane[l] = lane[l] + lane[l + half];
-  }
-  return lane[0];
+  float acc = 0.0f;
+  for (int64_t c = 0; c < w.cols; ++c) acc = std::fma(x[c], w.at(row, c), acc);
+  return acc;
 }
 
 void cpu_matmul(CpuIsa isa, float* out, const float* in, int T, const WeightMatrix& w, const float* bias,
