@@ -80,9 +80,31 @@ void attention_finish(float* oh, float* row, int32_t q_pos, const KvLayerView& k
 // Queries per attention task of a chunk: they share every load of K.
 constexpr int kQueryGroup = 4;
 
+// The pages of a view that queries up to position max_pos can see: the
+// others (every slot a hole or later than max_pos) become "not held" and the
+// list stops after the last visible page. Attending over this view gives the
+// same bits as over the whole one: a hidden slot adds an exact 0 to the
+// softmax sum and is skipped in the V sum. page_min (pages): the smallest
+// position held in each page, INT32_MAX when none.
+KvLayerView visible_view(const KvLayerView& kv, const std::vector<int32_t>& page_min, int32_t max_pos,
+                         std::vector<KvPage>& storage) {
+  storage.assign(kv.pages.begin(), kv.pages.end());
+  std::size_t end = 0;
+  for (std::size_t p = 0; p < storage.size(); ++p) {
+    if (page_min[p] > max_pos) {
+      storage[p] = KvPage{};
+    } else {
+      end = p + 1;
+    }
+  }
+  KvLayerView v = kv;
+  v.pages = std::span<const KvPage>(storage).first(end);
+  return v;
+}
+
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads) : pool_(n_threads), isa_(cpu_isa_default()), rows_(pool_.n_threads()) {}
+  explicit CpuBackend(int n_threads) : pool_(n_threads), isa_(cpu_isa_default()), rows_(pool_.n_threads()), pages_(pool_.n_threads()) {}
 
   const char* name() const override { return "cpu"; }
   int n_threads() const override { return pool_.n_threads(); }
@@ -146,17 +168,22 @@ class CpuBackend final : public Backend {
     const int64_t C = static_cast<int64_t>(NH) * HS;
     const int64_t S = kv.n_slots();
     reserve_rows(kQueryGroup * S);
-    // One task per (group of queries, head), each with its thread's rows of logits.
+    compute_page_min(kv);
+    // One task per (group of queries, head), each with its thread's rows of
+    // logits, over the pages the group can see (a causal chunk sees a
+    // triangle of them).
     const int64_t groups = (T + kQueryGroup - 1) / kQueryGroup;
     pool_.parallel_for(groups * NH, [&](int64_t begin, int64_t end, int thread) {
       float* rows = rows_[thread].data();
       for (int64_t task = begin; task < end; ++task) {
         const int64_t t0 = task / NH * kQueryGroup, h = task % NH;
         const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
-        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, kv.pages, kv.page_size, h * HS, HS);
+        const int32_t max_pos = *std::max_element(q_pos + t0, q_pos + t0 + nq);
+        const KvLayerView seen = visible_view(kv, page_min_, max_pos, pages_[thread]);
+        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, seen.pages, kv.page_size, h * HS, HS);
         for (int i = 0; i < nq; ++i) {
           const int64_t t = t0 + i;
-          attention_finish(out + t * C + h * HS, rows + i * S, q_pos[t], kv, h, HS, C, scale,
+          attention_finish(out + t * C + h * HS, rows + i * S, q_pos[t], seen, h, HS, C, scale,
                            f_rows != nullptr ? f_rows + t * S : nullptr, nullptr);
         }
       }
@@ -221,9 +248,22 @@ class CpuBackend final : public Backend {
     }
   }
 
+  void compute_page_min(const KvLayerView& kv) {
+    page_min_.assign(kv.pages.size(), std::numeric_limits<int32_t>::max());
+    for (std::size_t p = 0; p < kv.pages.size(); ++p) {
+      if (kv.pages[p].k == nullptr) continue;
+      for (int s = 0; s < kv.page_size; ++s) {
+        const int32_t pos = kv.pos[p * kv.page_size + s];
+        if (pos >= 0) page_min_[p] = std::min(page_min_[p], pos);
+      }
+    }
+  }
+
   ThreadPool pool_;
   CpuIsa isa_;
-  std::vector<std::vector<float>> rows_;  // (n_threads, S) attention scratch
+  std::vector<std::vector<float>> rows_;     // (n_threads, kQueryGroup * S) attention scratch
+  std::vector<std::vector<KvPage>> pages_;   // (n_threads, pages) visible_view storage
+  std::vector<int32_t> page_min_;            // (pages) smallest position per page of the current view
 };
 
 }  // namespace
