@@ -210,8 +210,7 @@ TEST(CpuAttentionRows, DotsOverChannelMajorPagesEqualThePlainSumBitForBit) {
             }
             float want = 0.0f;
             for (int d = 0; d < HS; ++d) {
-              const float prod = q[i * q_stride + d] * pages[p].k[(head_offset + d) * page_size + s];
-              want = want + prod;
+              want = std::fma(q[i * q_stride + d], pages[p].k[(head_offset + d) * page_size + s], want);
             }
             ASSERT_EQ(g, want) << "page size " << page_size << " nq " << nq << " query " << i << " slot " << s;
           }
@@ -235,7 +234,7 @@ TEST(CpuAttentionRows, WeightedRowsEqualThePlainLoopBitForBit) {
     cpu_weighted_rows(acc.data(), w.data(), rows.data(), stride, n_rows, n);
     for (int r = 0; r < n_rows; ++r) {
       if (w[r] == 0.0f) continue;
-      for (int i = 0; i < n; ++i) plain[i] += w[r] * rows[static_cast<std::size_t>(r) * stride + i];
+      for (int i = 0; i < n; ++i) plain[i] = std::fma(w[r], rows[static_cast<std::size_t>(r) * stride + i], plain[i]);
     }
     EXPECT_EQ(acc, plain) << "weighted rows " << n_rows << " x " << n;
   }

@@ -1,7 +1,12 @@
 #include "backend/cpu/dot_rows.h"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
+
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include "core/vec_math.h"
 
@@ -13,6 +18,18 @@ namespace {
 using V8 = F8;
 inline V8 load8(const float* p) { return load_f8(p); }
 
+// a * b + acc rounded once, lane by lane: the hardware instruction where the
+// build has it, else the C library's fma (the same bits, slower).
+inline V8 fma8(V8 a, V8 b, V8 acc) {
+#if defined(__FMA__)
+  return reinterpret_cast<V8>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
+                                              reinterpret_cast<__m256>(acc)));
+#else
+  for (int i = 0; i < 8; ++i) acc[i] = std::fma(a[i], b[i], acc[i]);
+  return acc;
+#endif
+}
+
 }  // namespace
 
 void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t row_stride, int n_rows, int n) {
@@ -21,7 +38,7 @@ void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t ro
     for (int r = 0; r < n_rows; ++r) {
       if (w[r] == 0.0f) continue;
       const float* row = rows + r * row_stride;
-      for (int i = 0; i < n; ++i) acc[i] += w[r] * row[i];
+      for (int i = 0; i < n; ++i) acc[i] = std::fma(w[r], row[i], acc[i]);
     }
     return;
   }
@@ -32,7 +49,7 @@ void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t ro
     if (w[r] == 0.0f) continue;
     const V8 wv = V8{} + w[r];
     const float* row = rows + r * row_stride;
-    for (int v = 0; v < nv; ++v) sum[v] += wv * load8(row + 8 * v);
+    for (int v = 0; v < nv; ++v) sum[v] = fma8(wv, load8(row + 8 * v), sum[v]);
   }
   std::memcpy(acc, sum, sizeof(float) * n);
 }
@@ -51,9 +68,9 @@ void dots_block(float* const* out, const float* const* q, const float* const* kt
       for (int v = 0; v < NV; ++v) k[p][v] = load8(kt[p] + static_cast<int64_t>(d) * page_size + 8 * v);
     }
     for (int i = 0; i < NQ; ++i) {
-      const float qd = q[i][d];
+      const V8 qd = V8{} + q[i][d];
       for (int p = 0; p < NP; ++p) {
-        for (int v = 0; v < NV; ++v) acc[i][p][v] += qd * k[p][v];
+        for (int v = 0; v < NV; ++v) acc[i][p][v] = fma8(qd, k[p][v], acc[i][p][v]);
       }
     }
   }
@@ -68,7 +85,7 @@ void dots_block(float* const* out, const float* const* q, const float* const* kt
 void dots_plain(float* out, const float* q, const float* kt, int page_size, int HS) {
   for (int s = 0; s < page_size; ++s) {
     float acc = 0.0f;
-    for (int d = 0; d < HS; ++d) acc = acc + q[d] * kt[static_cast<int64_t>(d) * page_size + s];
+    for (int d = 0; d < HS; ++d) acc = std::fma(q[d], kt[static_cast<int64_t>(d) * page_size + s], acc);
     out[s] = acc;
   }
 }

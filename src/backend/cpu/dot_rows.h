@@ -11,16 +11,17 @@
 
 namespace selattn {
 
-// acc (n) += w[r] * rows[r * row_stride] (n floats each) for r in order,
-// skipping w[r] == 0: bit for bit what the plain loop
-// `for r: for i: acc[i] += w[r] * row[i]` gives, with acc kept in registers.
+// acc (n) += w[r] * rows[r * row_stride] (n floats each) for r in order, a
+// fused multiply-add per element, skipping w[r] == 0: bit for bit the plain
+// loop `for r: for i: acc[i] = fma(w[r], row[i], acc[i])`, with acc kept in
+// registers.
 void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t row_stride, int n_rows, int n);
 
 // Raw attention logits q.k of nq queries against one head of every held
 // page, K stored channel-major (kv/kv_cache.h):
 // out[i * out_stride + p * page_size + s] = sum over d = 0 .. HS - 1, in
-// order, of q_i[d] * K_p[head_offset + d][s] (each product rounded, then
-// added), with q_i = q + i * q_stride. Rows of pages not held are left as
+// order, of q_i[d] * K_p[head_offset + d][s] (a chain of fused multiply-adds
+// from 0), with q_i = q + i * q_stride. Rows of pages not held are left as
 // they are. Every slot is one vector lane, so a logit has the same bits
 // whatever nq, the page grouping or the vector width.
 void cpu_attention_dots(float* out, int64_t out_stride, const float* q, int64_t q_stride, int nq,
