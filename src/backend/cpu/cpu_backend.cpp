@@ -70,6 +70,14 @@ void attention_finish(float* oh, float* row, int32_t q_pos, const KvLayerView& k
   std::fill(oh, oh + HS, 0.0f);
   for (std::size_t page = 0; page < kv.pages.size(); ++page) {
     const KvPage& pg = kv.pages[page];
+    if (page + 1 < kv.pages.size() && kv.pages[page + 1].v != nullptr) {
+      // The next page's rows of this head: short strided reads the hardware
+      // prefetcher would not start on its own.
+      const float* next = kv.pages[page + 1].v + h * HS;
+      for (int s = 0; s < kv.page_size; ++s) {
+        for (int i = 0; i < HS; i += 16) __builtin_prefetch(next + s * C + i);
+      }
+    }
     if (pg.v == nullptr) continue;
     float* page_row = row + page * kv.page_size;
     for (int s = 0; s < kv.page_size; ++s) page_row[s] *= inv;

@@ -1,5 +1,6 @@
 #include "backend/cpu/dot_rows.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -90,6 +91,13 @@ void dots_plain(float* out, const float* q, const float* kt, int page_size, int 
   }
 }
 
+// Asks for a head's block of a page's K (HS channels x page_size slots) ahead
+// of use: blocks are a few KiB each, too short for the hardware prefetcher
+// to find on its own.
+inline void prefetch_block(const float* p, int64_t floats) {
+  for (int64_t i = 0; i < floats; i += 16) __builtin_prefetch(p + i);
+}
+
 template <int NV>
 void dots_pages(float* out, int64_t out_stride, const float* q, int64_t q_stride, int nq, const int* held,
                 int n_held, std::span<const KvPage> pages, int page_size, int64_t head_offset, int HS) {
@@ -98,6 +106,7 @@ void dots_pages(float* out, int64_t out_stride, const float* q, int64_t q_stride
     // One query (a decode step): four pages at a time.
     int j = 0;
     for (; j + 4 <= n_held; j += 4) {
+      for (int p = j + 4; p < std::min(j + 8, n_held); ++p) prefetch_block(kt_of(held[p]), HS * page_size);
       float* o[4];
       const float* kt[4];
       for (int p = 0; p < 4; ++p) {
