@@ -3,6 +3,7 @@
 // (tested against their plain loop); the only parallelism is over
 // independent rows, output channels or (query, head) pairs.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -180,10 +181,14 @@ class CpuBackend final : public Backend {
     // One task per (group of queries, head), each with its thread's rows of
     // logits, over the pages the group can see (a causal chunk sees a
     // triangle of them).
+    // Later queries see more pages, so tasks are handed out one at a time,
+    // latest first, rather than split in fixed ranges: no thread waits on
+    // the other's heavier half. Which thread runs a task changes no result.
     const int64_t groups = (T + kQueryGroup - 1) / kQueryGroup;
-    pool_.parallel_for(groups * NH, [&](int64_t begin, int64_t end, int thread) {
+    std::atomic<int64_t> next{groups * NH};
+    pool_.parallel_for(pool_.n_threads(), [&](int64_t, int64_t, int thread) {
       float* rows = rows_[thread].data();
-      for (int64_t task = begin; task < end; ++task) {
+      for (int64_t task; (task = next.fetch_sub(1) - 1) >= 0;) {
         const int64_t t0 = task / NH * kQueryGroup, h = task % NH;
         const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
         const int32_t max_pos = *std::max_element(q_pos + t0, q_pos + t0 + nq);
