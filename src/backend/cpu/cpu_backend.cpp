@@ -36,16 +36,14 @@ void activate(float* x, int64_t n, Activation act) {
   }
 }
 
-// One head of one query over a layer's slots, from its raw logits q.k: the
-// shared finish of every attention path, so chunked and step-by-step
-// attention agree bit for bit.
+// Turns one query's raw logits q.k over a layer's view into softmax
+// probabilities, the shared middle of every attention path, so chunked and
+// step-by-step attention agree bit for bit.
 // row (S): in, q.k per slot of a held page (cpu_attention_dots); out, the
-//   softmax probabilities of the logits q.k * scale - f[s] (0 where hidden)
+//   probabilities of the logits q.k * scale - f[s] (0 where hidden)
 // sel (S): when not null, the raw q.k * scale of visible slots (0 elsewhere)
 // f (S): when not null, subtracted from every logit
-// oh (HS) = sum over slots of probability x V
-void attention_finish(float* oh, float* row, int32_t q_pos, const KvLayerView& kv, int64_t h, int HS, int64_t C,
-                      float scale, const float* f, float* sel) {
+void attention_probs(float* row, int32_t q_pos, const KvLayerView& kv, float scale, const float* f, float* sel) {
   float max_logit = -std::numeric_limits<float>::infinity();
   for (std::size_t page = 0; page < kv.pages.size(); ++page) {
     const bool held = kv.pages[page].k != nullptr;
@@ -65,24 +63,43 @@ void attention_finish(float* oh, float* row, int32_t q_pos, const KvLayerView& k
   }
   const int n = kv.n_slots();
   exp_shifted(row, n, max_logit);  // exp(-inf) = 0 for hidden slots
-  float sum = 0.0f;
-  for (int slot = 0; slot < n; ++slot) sum += row[slot];
+  // Eight partial sums, slot s into lane s % 8, folded in a fixed order: a
+  // view cut short after its last visible page only drops zeros.
+  F8 lanes{};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) lanes += load_f8(row + i);
+  for (; i < n; ++i) lanes[i % 8] += row[i];
+  const float sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
   const float inv = 1.0f / sum;  // a query always sees itself, so sum >= 1
+  for (int slot = 0; slot < n; ++slot) row[slot] *= inv;
+}
+
+// The next page's rows of head h: short strided reads the hardware
+// prefetcher would not start on its own.
+void prefetch_values(const KvLayerView& kv, std::size_t page, int64_t h, int HS, int64_t C) {
+  if (page >= kv.pages.size() || kv.pages[page].v == nullptr) return;
+  const float* next = kv.pages[page].v + h * HS;
+  for (int s = 0; s < kv.page_size; ++s) {
+    for (int i = 0; i < HS; i += 16) __builtin_prefetch(next + s * C + i);
+  }
+}
+
+// oh (HS) = sum over the view's slots of probs[s] x V[s], head h; with a
+// second query (oh1, probs1) each row of V is read once for both.
+void attention_values(float* oh, const float* probs, float* oh1, const float* probs1, const KvLayerView& kv, int64_t h,
+                      int HS, int64_t C) {
   std::fill(oh, oh + HS, 0.0f);
+  if (oh1 != nullptr) std::fill(oh1, oh1 + HS, 0.0f);
   for (std::size_t page = 0; page < kv.pages.size(); ++page) {
+    prefetch_values(kv, page + 1, h, HS, C);
     const KvPage& pg = kv.pages[page];
-    if (page + 1 < kv.pages.size() && kv.pages[page + 1].v != nullptr) {
-      // The next page's rows of this head: short strided reads the hardware
-      // prefetcher would not start on its own.
-      const float* next = kv.pages[page + 1].v + h * HS;
-      for (int s = 0; s < kv.page_size; ++s) {
-        for (int i = 0; i < HS; i += 16) __builtin_prefetch(next + s * C + i);
-      }
-    }
     if (pg.v == nullptr) continue;
-    float* page_row = row + page * kv.page_size;
-    for (int s = 0; s < kv.page_size; ++s) page_row[s] *= inv;
-    cpu_weighted_rows(oh, page_row, pg.v + h * HS, C, kv.page_size, HS);
+    const std::size_t first = page * kv.page_size;
+    if (oh1 != nullptr) {
+      cpu_weighted_rows2(oh, oh1, probs + first, probs1 + first, pg.v + h * HS, C, kv.page_size, HS);
+    } else {
+      cpu_weighted_rows(oh, probs + first, pg.v + h * HS, C, kv.page_size, HS);
+    }
   }
 }
 
@@ -196,8 +213,12 @@ class CpuBackend final : public Backend {
         cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, seen.pages, kv.page_size, h * HS, HS);
         for (int i = 0; i < nq; ++i) {
           const int64_t t = t0 + i;
-          attention_finish(out + t * C + h * HS, rows + i * S, q_pos[t], seen, h, HS, C, scale,
-                           f_rows != nullptr ? f_rows + t * S : nullptr, nullptr);
+          attention_probs(rows + i * S, q_pos[t], seen, scale, f_rows != nullptr ? f_rows + t * S : nullptr, nullptr);
+        }
+        for (int i = 0; i < nq; i += 2) {
+          const bool pair = i + 1 < nq;
+          attention_values(out + (t0 + i) * C + h * HS, rows + i * S, pair ? out + (t0 + i + 1) * C + h * HS : nullptr,
+                           pair ? rows + (i + 1) * S : nullptr, seen, h, HS, C);
         }
       }
     });
@@ -219,7 +240,7 @@ class CpuBackend final : public Backend {
           for (int64_t slot = 0; slot < S; ++slot) {
             const int32_t p = kv.pos[slot];
             const bool visible = kv.pages[slot / kv.page_size].k != nullptr && p >= 0 && p <= q_pos[t0 + i];
-            row[slot] = visible ? row[slot] * scale : 0.0f;  // as attention_finish computes sel
+            row[slot] = visible ? row[slot] * scale : 0.0f;  // as attention_probs computes sel
           }
         }
       }
@@ -234,7 +255,8 @@ class CpuBackend final : public Backend {
       for (int64_t h = begin; h < end; ++h) {
         float* row = scratch + h * n;
         cpu_attention_dots(row, n, q + h * HS, 0, 1, kv.pages, kv.page_size, h * HS, HS);
-        attention_finish(out + h * HS, row, q_pos, kv, h, HS, C, scale, kv.f, h == sel_head ? sel_logits : nullptr);
+        attention_probs(row, q_pos, kv, scale, kv.f, h == sel_head ? sel_logits : nullptr);
+        attention_values(out + h * HS, row, nullptr, nullptr, kv, h, HS, C);
       }
     };
     // Thread hand-off costs more than a short row of slots: run small steps inline.

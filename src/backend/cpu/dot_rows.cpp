@@ -33,26 +33,65 @@ inline V8 fma8(V8 a, V8 b, V8 acc) {
 
 }  // namespace
 
-void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t row_stride, int n_rows, int n) {
-  constexpr int kMaxVectors = 32;  // register accumulators for n <= 256
-  if (n % 8 != 0 || n > 8 * kMaxVectors) {
-    for (int r = 0; r < n_rows; ++r) {
-      if (w[r] == 0.0f) continue;
-      const float* row = rows + r * row_stride;
-      for (int i = 0; i < n; ++i) acc[i] = std::fma(w[r], row[i], acc[i]);
-    }
-    return;
-  }
-  const int nv = n / 8;
-  V8 sum[kMaxVectors];
-  std::memcpy(sum, acc, sizeof(float) * n);
+namespace {
+
+// NQ queries' accumulators of NV vectors in registers; each row of V is
+// loaded once for all of them. A query skips the rows it gives weight 0.
+template <int NQ, int NV>
+void weighted_rows_block(float* const* acc, const float* const* w, const float* rows, int64_t row_stride,
+                         int n_rows) {
+  V8 sum[NQ][NV];
+  for (int i = 0; i < NQ; ++i) std::memcpy(sum[i], acc[i], sizeof(sum[i]));
   for (int r = 0; r < n_rows; ++r) {
-    if (w[r] == 0.0f) continue;
-    const V8 wv = V8{} + w[r];
+    bool any = false;
+    for (int i = 0; i < NQ; ++i) any |= w[i][r] != 0.0f;
+    if (!any) continue;
     const float* row = rows + r * row_stride;
-    for (int v = 0; v < nv; ++v) sum[v] = fma8(wv, load8(row + 8 * v), sum[v]);
+    V8 x[NV];
+    for (int v = 0; v < NV; ++v) x[v] = load8(row + 8 * v);
+    for (int i = 0; i < NQ; ++i) {
+      if (w[i][r] == 0.0f) continue;
+      const V8 wv = V8{} + w[i][r];
+      for (int v = 0; v < NV; ++v) sum[i][v] = fma8(wv, x[v], sum[i][v]);
+    }
   }
-  std::memcpy(acc, sum, sizeof(float) * n);
+  for (int i = 0; i < NQ; ++i) std::memcpy(acc[i], sum[i], sizeof(sum[i]));
+}
+
+template <int NQ>
+void weighted_rows(float* const* acc, const float* const* w, const float* rows, int64_t row_stride, int n_rows,
+                   int n) {
+  switch (n) {
+    case 32:
+      return weighted_rows_block<NQ, 4>(acc, w, rows, row_stride, n_rows);
+    case 64:
+      return weighted_rows_block<NQ, 8>(acc, w, rows, row_stride, n_rows);
+    case 128:
+      if constexpr (NQ == 1) return weighted_rows_block<1, 16>(acc, w, rows, row_stride, n_rows);
+      break;
+    default:
+      break;
+  }
+  for (int i = 0; i < NQ; ++i) {  // other head sizes: the same sums, one element at a time
+    for (int r = 0; r < n_rows; ++r) {
+      if (w[i][r] == 0.0f) continue;
+      const float* row = rows + r * row_stride;
+      for (int k = 0; k < n; ++k) acc[i][k] = std::fma(w[i][r], row[k], acc[i][k]);
+    }
+  }
+}
+
+}  // namespace
+
+void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t row_stride, int n_rows, int n) {
+  weighted_rows<1>(&acc, &w, rows, row_stride, n_rows, n);
+}
+
+void cpu_weighted_rows2(float* acc0, float* acc1, const float* w0, const float* w1, const float* rows,
+                        int64_t row_stride, int n_rows, int n) {
+  float* acc[2] = {acc0, acc1};
+  const float* w[2] = {w0, w1};
+  weighted_rows<2>(acc, w, rows, row_stride, n_rows, n);
 }
 
 namespace {

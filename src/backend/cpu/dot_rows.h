@@ -17,6 +17,11 @@ namespace selattn {
 // registers.
 void cpu_weighted_rows(float* acc, const float* w, const float* rows, int64_t row_stride, int n_rows, int n);
 
+// cpu_weighted_rows for two queries at once over the same rows, each row
+// loaded once: the same bits as two calls.
+void cpu_weighted_rows2(float* acc0, float* acc1, const float* w0, const float* w1, const float* rows,
+                        int64_t row_stride, int n_rows, int n);
+
 // Raw attention logits q.k of nq queries against one head of every held
 // page, K stored channel-major (kv/kv_cache.h):
 // out[i * out_stride + p * page_size + s] = sum over d = 0 .. HS - 1, in
