@@ -154,6 +154,28 @@ void gather_panel(float* tmp, const WeightSource& src, int64_t rows, int64_t col
   }
 }
 
+// Copies values of es bytes from the source layout into panels.
+template <typename E>
+void pack_bits_as(E* out, const E* in, int64_t rows, int64_t cols, bool transposed) {
+  for (int64_t r = 0; r < rows; ++r) {
+    E* panel = out + (r / kPanel) * cols * kPanel + r % kPanel;
+    if (transposed) {
+      for (int64_t c = 0; c < cols; ++c) panel[c * kPanel] = in[c * rows + r];
+    } else {
+      const E* row = in + r * cols;
+      for (int64_t c = 0; c < cols; ++c) panel[c * kPanel] = row[c];
+    }
+  }
+}
+
+void pack_bits(uint8_t* out, const WeightSource& src, int64_t rows, int64_t cols, std::size_t es) {
+  if (es == 4) {
+    pack_bits_as(reinterpret_cast<uint32_t*>(out), static_cast<const uint32_t*>(src.data), rows, cols, src.transposed);
+  } else {
+    pack_bits_as(reinterpret_cast<uint16_t*>(out), static_cast<const uint16_t*>(src.data), rows, cols, src.transposed);
+  }
+}
+
 }  // namespace
 
 WeightMatrix pack_weights(const WeightSource& src, int64_t rows, int64_t cols, WeightType type,
@@ -176,6 +198,12 @@ WeightMatrix pack_weights(const WeightSource& src, int64_t rows, int64_t cols, W
   if (type == WeightType::kQ8) {
     q.resize(tmp.size());
     qs.resize(static_cast<std::size_t>(kPanel) * nb);
+  }
+  if (type == src.type && type != WeightType::kQ8) {
+    // Same format: move the bits, no rounding to do.
+    pack_bits(values, src, rows, cols, weight_type_size(type));
+    m.data = values;
+    return m;
   }
   for (int64_t p = 0; p < P; ++p) {
     const int64_t r0 = p * kPanel, n = std::min<int64_t>(kPanel, rows - r0);
