@@ -84,7 +84,7 @@ uint16_t f32_to_f16(float x) {
   std::memcpy(&bits, &x, sizeof bits);
   const uint32_t sign = (bits >> 16) & 0x8000u;
   const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to inf (>= 65520)
   if (abs < 0x38800000u) {
     // Subnormal f16 (or zero): value = m x 2^-24, m = mantissa x 2^(exp - 126), rounded to nearest even.

@@ -138,8 +138,12 @@ void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, con
   const int recent = recent_ >= 0 ? recent_ : L.budget / 2;
   while (L.live > L.budget) {
     const std::size_t active = L.active_slots(page_size_);
-    const EvictionInputs in{std::span<const int32_t>(L.pos).first(active), std::span<const float>(L.f).first(active),
-                            std::span<const float>(L.attention).first(active), pos, recent, sinks_};
+    const EvictionInputs in{std::span<const int32_t>(L.pos).first(active),
+                            std::span<const float>(L.f).first(active),
+                            std::span<const float>(L.attention).first(active),
+                            pos,
+                            recent,
+                            sinks_};
     const int victim = kv_choose_victim(policy_, in);
     if (victim < 0) break;  // only protected tokens left (BOS under a budget of 0)
     L.evicted.push_back(L.pos[victim]);

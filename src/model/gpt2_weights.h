@@ -46,8 +46,8 @@ struct Gpt2Weights {
 
   // Filled by the loader, for ModelInfo.
   int64_t n_params = 0;
-  std::string stored_dtype;  // "f32", "f16", "bf16" or "mixed"
-  std::string memory_dtype;  // of the matrices: "f32", "f16", "bf16", "q8" or "mixed"
+  std::string stored_dtype;          // "f32", "f16", "bf16" or "mixed"
+  std::string memory_dtype;          // of the matrices: "f32", "f16", "bf16", "q8" or "mixed"
   std::size_t bytes() const;         // everything held, matrices in their memory format
   std::size_t decode_bytes() const;  // what one decode step reads: every matrix and the LM head
 };
@@ -55,8 +55,7 @@ struct Gpt2Weights {
 // Reads every tensor GPT-2 needs, checking names, dtypes and shapes against
 // the config, and holds the matrices in `format`. Throws Error naming the
 // file and tensor on any mismatch; warns about tensors it does not use.
-Gpt2Weights load_gpt2_weights(std::shared_ptr<const WeightFiles> files, const ModelConfig& config,
-                              WeightFormat format);
+Gpt2Weights load_gpt2_weights(std::shared_ptr<const WeightFiles> files, const ModelConfig& config, WeightFormat format);
 
 // Normal(0, 0.02) matrices and biases, layernorms at identity, tied lm_head;
 // matrices converted to `format` (kFile means f32).

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "backend/cpu/matmul.h"
 #include "backend/cpu/dot_rows.h"
+#include "backend/cpu/matmul.h"
 #include "core/thread_pool.h"
 #include "core/vec_math.h"
 
@@ -130,7 +130,8 @@ KvLayerView visible_view(const KvLayerView& kv, const std::vector<int32_t>& page
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads) : pool_(n_threads), isa_(cpu_isa_default()), rows_(pool_.n_threads()), pages_(pool_.n_threads()) {}
+  explicit CpuBackend(int n_threads)
+      : pool_(n_threads), isa_(cpu_isa_default()), rows_(pool_.n_threads()), pages_(pool_.n_threads()) {}
 
   const char* name() const override { return "cpu"; }
   int n_threads() const override { return pool_.n_threads(); }
@@ -296,9 +297,9 @@ class CpuBackend final : public Backend {
 
   ThreadPool pool_;
   CpuIsa isa_;
-  std::vector<std::vector<float>> rows_;     // (n_threads, kQueryGroup * S) attention scratch
-  std::vector<std::vector<KvPage>> pages_;   // (n_threads, pages) visible_view storage
-  std::vector<int32_t> page_min_;            // (pages) smallest position per page of the current view
+  std::vector<std::vector<float>> rows_;    // (n_threads, kQueryGroup * S) attention scratch
+  std::vector<std::vector<KvPage>> pages_;  // (n_threads, pages) visible_view storage
+  std::vector<int32_t> page_min_;           // (pages) smallest position per page of the current view
 };
 
 }  // namespace

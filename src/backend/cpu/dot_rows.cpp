@@ -23,8 +23,8 @@ inline V8 load8(const float* p) { return load_f8(p); }
 // build has it, else the C library's fma (the same bits, slower).
 inline V8 fma8(V8 a, V8 b, V8 acc) {
 #if defined(__FMA__)
-  return reinterpret_cast<V8>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
-                                              reinterpret_cast<__m256>(acc)));
+  return reinterpret_cast<V8>(
+      _mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b), reinterpret_cast<__m256>(acc)));
 #else
   for (int i = 0; i < 8; ++i) acc[i] = std::fma(a[i], b[i], acc[i]);
   return acc;
@@ -38,8 +38,7 @@ namespace {
 // NQ queries' accumulators of NV vectors in registers; each row of V is
 // loaded once for all of them. A query skips the rows it gives weight 0.
 template <int NQ, int NV>
-void weighted_rows_block(float* const* acc, const float* const* w, const float* rows, int64_t row_stride,
-                         int n_rows) {
+void weighted_rows_block(float* const* acc, const float* const* w, const float* rows, int64_t row_stride, int n_rows) {
   V8 sum[NQ][NV];
   for (int i = 0; i < NQ; ++i) std::memcpy(sum[i], acc[i], sizeof(sum[i]));
   for (int r = 0; r < n_rows; ++r) {
@@ -59,8 +58,7 @@ void weighted_rows_block(float* const* acc, const float* const* w, const float* 
 }
 
 template <int NQ>
-void weighted_rows(float* const* acc, const float* const* w, const float* rows, int64_t row_stride, int n_rows,
-                   int n) {
+void weighted_rows(float* const* acc, const float* const* w, const float* rows, int64_t row_stride, int n_rows, int n) {
   switch (n) {
     case 32:
       return weighted_rows_block<NQ, 4>(acc, w, rows, row_stride, n_rows);
@@ -138,8 +136,8 @@ inline void prefetch_block(const float* p, int64_t floats) {
 }
 
 template <int NV>
-void dots_pages(float* out, int64_t out_stride, const float* q, int64_t q_stride, int nq, const int* held,
-                int n_held, std::span<const KvPage> pages, int page_size, int64_t head_offset, int HS) {
+void dots_pages(float* out, int64_t out_stride, const float* q, int64_t q_stride, int nq, const int* held, int n_held,
+                std::span<const KvPage> pages, int page_size, int64_t head_offset, int HS) {
   auto kt_of = [&](int p) { return pages[p].k + head_offset * page_size; };
   if (nq == 1) {
     // One query (a decode step): four pages at a time.
@@ -204,8 +202,8 @@ void cpu_attention_dots(float* out, int64_t out_stride, const float* q, int64_t 
       for (int j = 0; j < n; ++j) {
         const float* kt = pages[held[j]].k + head_offset * page_size;
         for (int i = 0; i < nq; ++i) {
-          dots_plain(out + i * out_stride + static_cast<int64_t>(held[j]) * page_size, q + i * q_stride, kt,
-                     page_size, HS);
+          dots_plain(out + i * out_stride + static_cast<int64_t>(held[j]) * page_size, q + i * q_stride, kt, page_size,
+                     HS);
         }
       }
   }

@@ -12,9 +12,9 @@ namespace {
 struct Isa {
   using V = __m512;
   static constexpr int kLanes = 16;
-  static constexpr int kSub = 64;      // a whole panel: 4 vectors
-  static constexpr int kTileT = 6;     // 24 accumulators + 4 weights + 1 broadcast of 32 registers
-  static constexpr int kTileTQ8 = 5;   // + 4 scale vectors
+  static constexpr int kSub = 64;     // a whole panel: 4 vectors
+  static constexpr int kTileT = 6;    // 24 accumulators + 4 weights + 1 broadcast of 32 registers
+  static constexpr int kTileTQ8 = 5;  // + 4 scale vectors
   static V zero() { return _mm512_setzero_ps(); }
   static V broadcast(float x) { return _mm512_set1_ps(x); }
   static V fma(V a, V b, V acc) { return _mm512_fmadd_ps(a, b, acc); }
