@@ -22,6 +22,22 @@ TEST(CliInspect, PrintsConfigParametersDtypeAndKvBytes) {
   EXPECT_NE(r.out.find("KV bytes per token: 1152"), std::string::npos) << r.out;  // 3 layers x 2 x 48 x 4
 }
 
+TEST(CliInspect, WeightsFlagChoosesTheMemoryFormat) {
+  auto r = run_selattn("inspect -m " + model_dir("tiny-a-f32"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("as f32"), std::string::npos) << r.out;
+  r = run_selattn("inspect -m " + model_dir("tiny-a-f32") + " --weights q8");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("as q8"), std::string::npos) << r.out;
+  for (const std::string& cmd :
+       {"inspect -m " + model_dir("tiny-a-f32"), "generate -m " + model_dir("tiny-tok") + " -p hi -n 1"}) {
+    r = run_selattn(cmd + " --weights int4");
+    EXPECT_EQ(r.exit_code, 1) << cmd;
+    EXPECT_NE(r.err.find("--weights: expected file, f32, f16, bf16 or q8, found \"int4\""), std::string::npos)
+        << cmd << ": " << r.err;
+  }
+}
+
 TEST(CliInspect, BadInputIsACleanError) {
   auto r = run_selattn("inspect -m /nonexistent/model");
   EXPECT_EQ(r.exit_code, 1);

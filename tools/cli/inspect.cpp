@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "kv_flags.h"
 #include "selattn/selattn.h"
 
 namespace selattn::cli {
@@ -12,8 +13,10 @@ Runner add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Print a model's config, parameter count, dtype and KV bytes per token");
   auto model_dir = std::make_shared<std::string>();
   cmd->add_option("-m,--model", *model_dir, "Model folder (Hugging Face GPT-2 layout)")->required();
-  return [model_dir] {
-    auto model = Model::load(*model_dir, ModelOptions{1});
+  auto weights = std::make_shared<std::string>("file");
+  add_weights_flag(cmd, *weights);
+  return [model_dir, weights] {
+    auto model = Model::load(*model_dir, model_options(1, *weights));
     const ModelConfig& c = model->config();
     const ModelInfo& info = model->info();
     std::printf("model:              %s\n", info.path.c_str());
@@ -21,7 +24,9 @@ Runner add_inspect(CLI::App& app) {
     std::printf("weights dtype:      %s (computed in f32)\n", info.weights_dtype.c_str());
     std::printf("parameters:         %lld%s\n", static_cast<long long>(info.n_params),
                 info.lm_head_tied ? " (lm_head tied to wte)" : " (separate lm_head)");
-    std::printf("weights in memory:  %s\n", human_bytes(static_cast<double>(info.weight_bytes)).c_str());
+    std::printf("weights in memory:  %s as %s (%s read per decode step)\n",
+                human_bytes(static_cast<double>(info.weight_bytes)).c_str(), info.memory_dtype.c_str(),
+                human_bytes(static_cast<double>(info.decode_bytes)).c_str());
     std::printf("n_layer:            %d\n", c.n_layer);
     std::printf("n_head:             %d (head size %d)\n", c.n_head, c.head_size());
     std::printf("n_embd:             %d\n", c.n_embd);

@@ -18,9 +18,24 @@ void add_kv_flags(CLI::App* cmd, KvFlags& f) {
   cmd->add_option("--kv-recent", f.recent, "h2o: recent tokens always kept (default: half the budget)");
   cmd->add_option("--kv-sinks", f.sinks, "streaming: first tokens always kept")->capture_default_str();
   cmd->add_option("--kv-memory-limit", f.memory_limit_mib, "Most MiB of KV pages in use (0: no limit)");
-  cmd->add_option("--weights", f.weights,
+  add_weights_flag(cmd, f.weights);
+}
+
+void add_weights_flag(CLI::App* cmd, std::string& weights) {
+  cmd->add_option("--weights", weights,
                   "Weights in memory: file (as stored), f32, f16, bf16, or q8 (8-bit, one scale per 32)")
       ->capture_default_str();
+}
+
+ModelOptions model_options(int n_threads, const std::string& weights) {
+  ModelOptions o;
+  o.n_threads = n_threads;
+  try {
+    o.weights = weight_format_from_name(weights);
+  } catch (const Error& e) {
+    throw Error("--" + std::string(e.what()));  // "--weights: expected ..., found ..."
+  }
+  return o;
 }
 
 namespace {
@@ -72,9 +87,7 @@ ModelOptions model_options(const KvFlags& f, int n_threads) {
     throw Error("--kv-page-size: expected 1..4096 slots, found " + std::to_string(f.page_size));
   }
   if (f.memory_limit_mib < 0) throw Error("--kv-memory-limit: expected MiB >= 0");
-  ModelOptions o;
-  o.weights = weight_format_from_name(f.weights);
-  o.n_threads = n_threads;
+  ModelOptions o = model_options(n_threads, f.weights);
   o.kv_page_size = f.page_size;
   o.kv_memory_limit = static_cast<std::size_t>(f.memory_limit_mib * 1024 * 1024);
   return o;

@@ -22,11 +22,15 @@ struct KvFlags {
   std::string weights = "file";  // --weights: not a KV flag, but every command that loads a model takes it
 };
 
-void add_kv_flags(CLI::App* cmd, KvFlags& flags);
+void add_kv_flags(CLI::App* cmd, KvFlags& flags);  // --weights included
+
+// --weights alone, for commands without KV flags.
+void add_weights_flag(CLI::App* cmd, std::string& weights);
 
 // Throws Error naming the flag on a bad value.
 KvCacheOptions kv_options(const KvFlags& flags);
 ModelOptions model_options(const KvFlags& flags, int n_threads);
+ModelOptions model_options(int n_threads, const std::string& weights);  // Error naming --weights
 
 // "KV cache: policy selective, 96 of 8192 token slots (sum_l B_l / L x N = 85.3x less), ..."
 std::string kv_stats_text(const KvStats& stats, KvPolicy policy, std::size_t peak_kv_bytes);

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "kv_flags.h"
 #include "selattn/selattn.h"
 
 namespace selattn::cli {
@@ -22,6 +23,7 @@ struct MemoryArgs {
   std::string model, baseline, calib, file, contexts = "512,1024,2048", output = "memory.json";
   int64_t max_tokens = 0, calib_max_tokens = 0;
   int threads = 0;
+  std::string weights = "file";
   double step = 0.75;
   bool special = false, no_curves = false;
 };
@@ -115,8 +117,8 @@ int run_memory(const MemoryArgs& a) {
     if (!probe) throw Error(a.output + ": cannot write the results there");
   }
   const std::string dir = a.model.empty() ? default_model_dir() : a.model;
-  auto model = Model::load(dir, ModelOptions{a.threads});
-  auto base = Model::load(a.baseline, ModelOptions{a.threads});
+  auto model = Model::load(dir, model_options(a.threads, a.weights));
+  auto base = Model::load(a.baseline, model_options(a.threads, a.weights));
   const ModelConfig& config = model->config();
   for (int ctx : contexts) {
     if (ctx > config.n_positions || ctx > base->config().n_positions) {
@@ -264,6 +266,7 @@ Runner add_memory(CLI::App& app) {
   cmd->add_option("--step", a->step, "Calibration step (each move shrinks a budget to step x budget)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
+  add_weights_flag(cmd, a->weights);
   cmd->add_flag("--special", a->special, "Read <|endoftext|> in the texts as the separator token");
   cmd->add_flag("--no-curves", a->no_curves, "Skip the perplexity-vs-memory curves (uniform budgets per policy)");
   return [a] { return run_memory(*a); };
