@@ -49,11 +49,11 @@ void finish_model(Model::Impl& impl, const ModelOptions& options) {
   info.memory_dtype = impl.weights.memory_dtype;
   info.weight_bytes = impl.weights.bytes();
   info.decode_bytes = impl.weights.decode_bytes();
-  info.kv_bytes_per_token = static_cast<std::size_t>(c.n_layer) * 2 * c.n_embd * sizeof(float);
+  info.kv_bytes_per_token = static_cast<std::size_t>(c.n_layer) * 2 * c.n_embd * kv_type_size(options.kv_type);
   check(options.kv_page_size >= 1 && options.kv_page_size <= 4096, "KV page size: expected 1..4096 slots, found ",
         options.kv_page_size);
   impl.backend = make_cpu_backend(options.n_threads);
-  impl.kv_pool = std::make_unique<KvPagePool>(options.kv_page_size, c.n_embd, options.kv_memory_limit);
+  impl.kv_pool = std::make_unique<KvPagePool>(options.kv_page_size, c.n_embd, options.kv_type, options.kv_memory_limit);
 }
 
 }  // namespace

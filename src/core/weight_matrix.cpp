@@ -5,6 +5,10 @@
 #include <cstring>
 #include <new>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 #include "core/dtype.h"
 
 namespace selattn {
@@ -103,6 +107,17 @@ uint16_t f32_to_f16(float x) {
   const uint32_t rem = abs & 0x1fffu;
   if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
   return static_cast<uint16_t>(sign | h);
+}
+
+void f32_to_f16_n(uint16_t* out, const float* in, std::size_t n) {
+  std::size_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+  }
+#endif
+  for (; i < n; ++i) out[i] = f32_to_f16(in[i]);  // the same rounding, one at a time
 }
 
 void quantize_q8(int8_t* values, uint16_t* scales, const float* w, int64_t rows, int64_t cols) {

@@ -59,6 +59,16 @@ const char* kv_policy_name(KvPolicy policy) {
   return "unknown";
 }
 
+const char* kv_type_name(KvType type) { return type == KvType::kF16 ? "f16" : "f32"; }
+
+KvType kv_type_from_name(const std::string& name) {
+  if (name == "f32") return KvType::kF32;
+  if (name == "f16") return KvType::kF16;
+  fail("KV type: expected f32 or f16, found \"", name, "\"");
+}
+
+std::size_t kv_type_size(KvType type) { return type == KvType::kF16 ? 2 : 4; }
+
 KvPolicy kv_policy_from_name(const std::string& name) {
   if (name == "none") return KvPolicy::kNone;
   if (name == "selective") return KvPolicy::kSelective;

@@ -13,13 +13,14 @@
 namespace selattn {
 
 struct KvPage {
-  const float* k = nullptr;  // (C, page_size), channel-major; null when the page is not held
-  const float* v = nullptr;  // (page_size, C)
+  const void* k = nullptr;  // (C, page_size), channel-major, in the view's KvType; null when not held
+  const void* v = nullptr;  // (page_size, C)
 };
 
 struct KvLayerView {
   std::span<const KvPage> pages;
   int page_size = 0;
+  KvType type = KvType::kF32;  // of K and V
   const int32_t* pos = nullptr;  // (pages.size() * page_size): position per slot, -1 = empty
   const float* f = nullptr;      // (same): selection score to subtract from logits; null when off
   int n_slots() const { return static_cast<int>(pages.size()) * page_size; }

@@ -1,40 +1,45 @@
 // Fixed-size pages of K/V memory shared by every session of a model. A page
 // holds K and V of page_size tokens for all heads of one layer:
-// K (C, page_size) followed by V (page_size, C). K is stored channel-major so
+// K (C, page_size) followed by V (page_size, C), in the pool's KvType. K is stored channel-major so
 // that one channel of every slot of a page is contiguous: a query's logits
 // over a page are then a sum of whole vectors (one lane per slot), with no
 // horizontal reduction.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
+
+#include "selattn/kv.h"
 
 namespace selattn {
 
 class KvPagePool {
  public:
   // limit_bytes: most bytes of pages in use at once; 0 = no limit.
-  KvPagePool(int page_size, int n_embd, std::size_t limit_bytes);
+  KvPagePool(int page_size, int n_embd, KvType type, std::size_t limit_bytes);
 
   // A page, reused from the free list or newly allocated. Throws Error naming
   // the limit when it would be exceeded.
-  float* kv_page_alloc();
-  void kv_page_free(float* page);
+  uint8_t* kv_page_alloc();
+  void kv_page_free(uint8_t* page);
 
   int page_size() const { return page_size_; }
-  std::size_t page_bytes() const { return page_floats_ * sizeof(float); }
+  KvType type() const { return type_; }
+  std::size_t page_bytes() const { return page_bytes_; }
   std::size_t pages_in_use() const;
   std::size_t limit_bytes() const { return limit_bytes_; }
 
  private:
   int page_size_;
-  std::size_t page_floats_;
+  KvType type_;
+  std::size_t page_bytes_;
   std::size_t limit_bytes_;
   mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<float[]>> pages_;  // every page ever allocated
-  std::vector<float*> free_;
+  std::vector<std::unique_ptr<uint8_t[]>> pages_;  // every page ever allocated
+  std::vector<uint8_t*> free_;
 };
 
 }  // namespace selattn

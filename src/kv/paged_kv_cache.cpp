@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/check.h"
+#include "core/weight_matrix.h"  // f32_to_f16
 #include "kv/eviction.h"
 
 namespace selattn {
@@ -62,7 +63,8 @@ int PagedKvCache::take_slot(Layer& L) {
   for (int p = 0; p < max_pages_; ++p) {
     if (L.pages[p] != nullptr) continue;
     L.pages[p] = pool_.kv_page_alloc();
-    L.page_views[p] = KvPage{L.pages[p], L.pages[p] + static_cast<std::size_t>(page_size_) * n_embd_};
+    L.page_views[p] =
+        KvPage{L.pages[p], L.pages[p] + static_cast<std::size_t>(page_size_) * n_embd_ * kv_type_size(pool_.type())};
     L.pages_held++;
     L.peak_pages = std::max(L.peak_pages, L.pages_held);
     L.page_end = std::max(L.page_end, p + 1);
@@ -74,10 +76,20 @@ int PagedKvCache::take_slot(Layer& L) {
 
 void PagedKvCache::write_slot(Layer& L, int slot, const float* k, const float* v, int32_t pos) {
   const int p = slot / page_size_, s = slot % page_size_;
-  float* page = L.pages[p];
-  const std::size_t C = n_embd_;
-  for (std::size_t c = 0; c < C; ++c) page[c * page_size_ + s] = k[c];  // K is (C, page_size)
-  std::memcpy(page + (static_cast<std::size_t>(page_size_) + s) * C, v, C * sizeof(float));
+  const std::size_t C = n_embd_, P = page_size_;
+  if (pool_.type() == KvType::kF16) {
+    auto* K = reinterpret_cast<uint16_t*>(L.pages[p]);  // (C, page_size)
+    uint16_t* V = K + P * C;                            // (page_size, C)
+    f32_to_f16_n(V + s * C, v, C);
+    half_row_.resize(C);
+    f32_to_f16_n(half_row_.data(), k, C);
+    for (std::size_t c = 0; c < C; ++c) K[c * P + s] = half_row_[c];
+  } else {
+    auto* K = reinterpret_cast<float*>(L.pages[p]);
+    float* V = K + P * C;
+    for (std::size_t c = 0; c < C; ++c) K[c * P + s] = k[c];
+    std::memcpy(V + s * C, v, C * sizeof(float));
+  }
   L.pos[slot] = pos;
   L.f[slot] = 0.0f;
   L.attention[slot] = 0.0f;
@@ -178,6 +190,7 @@ KvLayerView PagedKvCache::view(int layer) const {
   KvLayerView v;
   v.pages = std::span<const KvPage>(L.page_views).first(L.page_end);
   v.page_size = page_size_;
+  v.type = pool_.type();
   v.pos = L.pos.data();
   v.f = subtract_f_ ? L.f.data() : nullptr;
   return v;

@@ -56,7 +56,7 @@ class PagedKvCache final : public KvCache {
  private:
   struct Layer {
     int budget = 0;                  // 0: no limit
-    std::vector<float*> pages;       // (max_pages) null when not held
+    std::vector<uint8_t*> pages;     // (max_pages) null when not held
     std::vector<KvPage> page_views;  // (max_pages) mirror of pages for KvLayerView
     std::vector<int> page_live;      // (max_pages) live slots per page
     std::vector<int32_t> pos;        // (max_pages * page_size)
@@ -83,6 +83,7 @@ class PagedKvCache final : public KvCache {
   int selection_head_;
   int n_past_ = 0;
   std::vector<Layer> layers_;
+  std::vector<uint16_t> half_row_;  // (C) a K row in f16 before it is spread over channels
 };
 
 }  // namespace selattn

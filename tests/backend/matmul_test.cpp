@@ -199,7 +199,7 @@ TEST(CpuAttentionRows, DotsOverChannelMajorPagesEqualThePlainSumBitForBit) {
       const int64_t q_stride = 3 * C, S = n_pages * page_size;
       const auto q = randn(nq * q_stride, rng);
       std::vector<float> got(nq * S, -7.0f);
-      cpu_attention_dots(got.data(), S, q.data(), q_stride, nq, pages, page_size, head_offset, HS);
+      cpu_attention_dots(got.data(), S, q.data(), q_stride, nq, pages, page_size, KvType::kF32, head_offset, HS);
       for (int i = 0; i < nq; ++i) {
         for (int p = 0; p < n_pages; ++p) {
           for (int s = 0; s < page_size; ++s) {
@@ -210,7 +210,7 @@ TEST(CpuAttentionRows, DotsOverChannelMajorPagesEqualThePlainSumBitForBit) {
             }
             float want = 0.0f;
             for (int d = 0; d < HS; ++d) {
-              want = std::fma(q[i * q_stride + d], pages[p].k[(head_offset + d) * page_size + s], want);
+              want = std::fma(q[i * q_stride + d], store[p][(head_offset + d) * page_size + s], want);
             }
             ASSERT_EQ(g, want) << "page size " << page_size << " nq " << nq << " query " << i << " slot " << s;
           }
@@ -231,7 +231,7 @@ TEST(CpuAttentionRows, WeightedRowsEqualThePlainLoopBitForBit) {
     w[n_rows / 2] = 0.0f;  // skipped slots
     std::vector<float> acc(n), plain(n);
     for (int i = 0; i < n; ++i) acc[i] = plain[i] = normal(rng);  // accumulates onto what is there
-    cpu_weighted_rows(acc.data(), w.data(), rows.data(), stride, n_rows, n);
+    cpu_weighted_rows(acc.data(), w.data(), rows.data(), KvType::kF32, stride, n_rows, n);
     for (int r = 0; r < n_rows; ++r) {
       if (w[r] == 0.0f) continue;
       for (int i = 0; i < n; ++i) plain[i] = std::fma(w[r], rows[static_cast<std::size_t>(r) * stride + i], plain[i]);

@@ -22,7 +22,7 @@ TEST(KvCacheProperties, RandomBudgetsPageSizesAndPolicies) {
   std::vector<float> k(C), v(C);
   for (int trial = 0; trial < 60; ++trial) {
     const int page_size = 1 + static_cast<int>(rng() % 20);
-    KvPagePool pool(page_size, C, 0);
+    KvPagePool pool(page_size, C, trial % 3 == 0 ? KvType::kF16 : KvType::kF32, 0);
     PagedKvCacheConfig cfg;
     cfg.n_layer = L;
     cfg.n_embd = C;

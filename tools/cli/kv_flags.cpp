@@ -18,6 +18,8 @@ void add_kv_flags(CLI::App* cmd, KvFlags& f) {
   cmd->add_option("--kv-recent", f.recent, "h2o: recent tokens always kept (default: half the budget)");
   cmd->add_option("--kv-sinks", f.sinks, "streaming: first tokens always kept")->capture_default_str();
   cmd->add_option("--kv-memory-limit", f.memory_limit_mib, "Most MiB of KV pages in use (0: no limit)");
+  cmd->add_option("--kv-type", f.type, "K/V element type in the pages: f32 (exact) or f16 (half the bytes)")
+      ->capture_default_str();
   add_weights_flag(cmd, f.weights);
 }
 
@@ -88,6 +90,8 @@ ModelOptions model_options(const KvFlags& f, int n_threads) {
   }
   if (f.memory_limit_mib < 0) throw Error("--kv-memory-limit: expected MiB >= 0");
   ModelOptions o = model_options(n_threads, f.weights);
+  if (f.type != "f32" && f.type != "f16") throw Error("--kv-type: expected f32 or f16, found \"" + f.type + "\"");
+  o.kv_type = kv_type_from_name(f.type);
   o.kv_page_size = f.page_size;
   o.kv_memory_limit = static_cast<std::size_t>(f.memory_limit_mib * 1024 * 1024);
   return o;

@@ -19,6 +19,7 @@ struct KvFlags {
   int recent = -1;
   int sinks = 4;
   double memory_limit_mib = 0;
+  std::string type = "f32";  // --kv-type
   std::string weights = "file";  // --weights: not a KV flag, but every command that loads a model takes it
 };
 

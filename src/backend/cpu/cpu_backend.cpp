@@ -78,10 +78,16 @@ void attention_probs(float* row, int32_t q_pos, const KvLayerView& kv, float sca
 // prefetcher would not start on its own.
 void prefetch_values(const KvLayerView& kv, std::size_t page, int64_t h, int HS, int64_t C) {
   if (page >= kv.pages.size() || kv.pages[page].v == nullptr) return;
-  const float* next = kv.pages[page].v + h * HS;
+  const std::size_t es = kv_type_size(kv.type);
+  const char* next = static_cast<const char*>(kv.pages[page].v) + h * HS * es;
   for (int s = 0; s < kv.page_size; ++s) {
-    for (int i = 0; i < HS; i += 16) __builtin_prefetch(next + s * C + i);
+    for (std::size_t i = 0; i < HS * es; i += 64) __builtin_prefetch(next + s * C * es + i);
   }
+}
+
+// Where channel `offset` of a page's V rows starts.
+const void* value_head(const KvPage& pg, KvType type, int64_t offset) {
+  return static_cast<const char*>(pg.v) + offset * kv_type_size(type);
 }
 
 // oh (HS) = sum over the view's slots of probs[s] x V[s], head h; with a
@@ -96,9 +102,10 @@ void attention_values(float* oh, const float* probs, float* oh1, const float* pr
     if (pg.v == nullptr) continue;
     const std::size_t first = page * kv.page_size;
     if (oh1 != nullptr) {
-      cpu_weighted_rows2(oh, oh1, probs + first, probs1 + first, pg.v + h * HS, C, kv.page_size, HS);
+      cpu_weighted_rows2(oh, oh1, probs + first, probs1 + first, value_head(pg, kv.type, h * HS), kv.type, C,
+                         kv.page_size, HS);
     } else {
-      cpu_weighted_rows(oh, probs + first, pg.v + h * HS, C, kv.page_size, HS);
+      cpu_weighted_rows(oh, probs + first, value_head(pg, kv.type, h * HS), kv.type, C, kv.page_size, HS);
     }
   }
 }
@@ -211,7 +218,8 @@ class CpuBackend final : public Backend {
         const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
         const int32_t max_pos = *std::max_element(q_pos + t0, q_pos + t0 + nq);
         const KvLayerView seen = visible_view(kv, page_min_, max_pos, pages_[thread]);
-        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, seen.pages, kv.page_size, h * HS, HS);
+        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, seen.pages, kv.page_size, kv.type,
+                           h * HS, HS);
         for (int i = 0; i < nq; ++i) {
           const int64_t t = t0 + i;
           attention_probs(rows + i * S, q_pos[t], seen, scale, f_rows != nullptr ? f_rows + t * S : nullptr, nullptr);
@@ -235,7 +243,7 @@ class CpuBackend final : public Backend {
         const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
         float* rows = scores + t0 * S;
         cpu_attention_dots(rows, S, q + t0 * q_stride + static_cast<int64_t>(head) * HS, q_stride, nq, kv.pages,
-                           kv.page_size, static_cast<int64_t>(head) * HS, HS);
+                           kv.page_size, kv.type, static_cast<int64_t>(head) * HS, HS);
         for (int i = 0; i < nq; ++i) {
           float* row = rows + i * S;
           for (int64_t slot = 0; slot < S; ++slot) {
@@ -255,7 +263,7 @@ class CpuBackend final : public Backend {
     auto heads = [&](int64_t begin, int64_t end) {
       for (int64_t h = begin; h < end; ++h) {
         float* row = scratch + h * n;
-        cpu_attention_dots(row, n, q + h * HS, 0, 1, kv.pages, kv.page_size, h * HS, HS);
+        cpu_attention_dots(row, n, q + h * HS, 0, 1, kv.pages, kv.page_size, kv.type, h * HS, HS);
         attention_probs(row, q_pos, kv, scale, kv.f, h == sel_head ? sel_logits : nullptr);
         attention_values(out + h * HS, row, nullptr, nullptr, kv, h, HS, C);
       }
