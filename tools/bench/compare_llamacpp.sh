@@ -41,7 +41,8 @@
 # Weights map as follows: selattn reads the safetensors folder and converts at load
 # (--weights f32|f16|bf16|q8: q8 is 8-bit with one scale per 32 weights, as llama.cpp's
 # q8_0); llama.cpp reads the GGUF file of that type. f32, q8 and bf16 come from the f32
-# folder, f16 from the f16 folder.
+# folder, f16 from the f16 folder. K/V: llama-bench keeps its cache in f16 by default,
+# so selattn runs with --kv-type f16 as well (--kv-type f32 measures selattn's exact cache).
 #
 # Everything downloaded or built goes to build-peers/ (ignored by git). Results:
 # build-peers/results/compare-<date>.{md,json}, with every raw run under
@@ -78,6 +79,7 @@ ONLY=all
 SKIP_BUILD=0
 SELATTN="$ROOT/build/bin/selattn"
 SELATTN_GIVEN=0
+KV_TYPE=f16
 
 usage() {
   # The header comment above, without the shebang.
@@ -89,6 +91,7 @@ Options:
   --only 124m|bundled measure only the GPT-2 124M-shape cases, or only the bundled model's
   --skip-build        do not build llama.cpp or selattn (fail if a binary is missing)
   --selattn BIN       selattn binary (default build/bin/selattn; given this, selattn is not built)
+  --kv-type f16|f32   selattn's K/V element type (default f16, as llama-bench's cache)
   -h, --help          this text
 EOF
 }
@@ -102,12 +105,14 @@ while (($#)); do
     --only) [[ $# -ge 2 ]] || die "--only needs 124m or bundled"; ONLY="$2"; shift 2 ;;
     --skip-build) SKIP_BUILD=1; shift ;;
     --selattn) [[ $# -ge 2 ]] || die "--selattn needs a path"; SELATTN="$2"; SELATTN_GIVEN=1; shift 2 ;;
+    --kv-type) [[ $# -ge 2 ]] || die "--kv-type needs f16 or f32"; KV_TYPE="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds: expected a whole number >= 1, found '$ROUNDS'"
 case "$ONLY" in all|124m|bundled) ;; *) die "--only: expected 124m or bundled, found '$ONLY'" ;; esac
+case "$KV_TYPE" in f16|f32) ;; *) die "--kv-type: expected f16 or f32, found '$KV_TYPE'" ;; esac
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "COMPARE_THREADS: expected a whole number >= 1, found '$THREADS'"
 [[ "$SELATTN" = /* ]] || SELATTN="$PWD/$SELATTN"
 want_124m() { [[ "$ONLY" == all || "$ONLY" == 124m ]]; }
@@ -348,7 +353,7 @@ run_engine() {
   read -r p n d <<< "$(test_args "$test")"
   local cmd
   if [[ "$engine" == selattn ]]; then
-    cmd=("$SELATTN" bench -m "$dir" --weights "$sw" -p "$p" -n "$n" --depth "$d" -t "$THREADS" -r 1 --json)
+    cmd=("$SELATTN" bench -m "$dir" --weights "$sw" --kv-type "$KV_TYPE" -p "$p" -n "$n" --depth "$d" -t "$THREADS" -r 1 --json)
   else
     cmd=("$LLAMA_BENCH" -m "$gguf" -p "$p" -n "$n" -d "$d" -t "$THREADS" -r 1 -o json)
   fi
@@ -385,7 +390,7 @@ if want_124m; then
     # /usr/bin/time wraps the same command run_engine would run.
     read -r p n d <<< "$(test_args "tg128@d$DEPTH_124M")"
     if [[ "$engine" == selattn ]]; then
-      cmd=("$SELATTN" bench -m "$MODELS/gpt2-124m-f16" --weights f16 -p "$p" -n "$n" --depth "$d" -t "$THREADS" -r 1 --json)
+      cmd=("$SELATTN" bench -m "$MODELS/gpt2-124m-f16" --weights f16 --kv-type "$KV_TYPE" -p "$p" -n "$n" --depth "$d" -t "$THREADS" -r 1 --json)
     else
       cmd=("$LLAMA_BENCH" -m "$GGUF/gpt2-124m-f16.gguf" -p "$p" -n "$n" -d "$d" -t "$THREADS" -r 1 -o json)
     fi
@@ -417,7 +422,7 @@ python3 "$BENCH_DIR/compare_table.py" --manifest "$MANIFEST" \
   --meta "cpu=${CPU:-unknown}, $(nproc) cores" \
   --meta "threads=$THREADS" \
   --meta "rounds=$ROUNDS (each: selattn then llama.cpp, one timed repetition each, after a warm-up)" \
-  --meta "selattn=$SELATTN_REV" \
+  --meta "selattn=$SELATTN_REV, K/V cache $KV_TYPE" \
   --meta "llama.cpp=commit $LLAMA_COMMIT${LLAMA_COMMIT_DATE:+ ($LLAMA_COMMIT_DATE)}, ggml $GGML_VERSION, from llama-cpp-python $LCP_VERSION; llama-bench: $LLAMA_BUILD_INFO" \
   --meta "converter=torch $TORCH_VERSION, transformers $TRANSFORMERS_VERSION" \
   --rss-case "$RSS_CASE" "${RSS_ARGS[@]}"
