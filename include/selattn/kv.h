@@ -21,6 +21,15 @@ enum class KvPolicy {
 const char* kv_policy_name(KvPolicy policy);
 KvPolicy kv_policy_from_name(const std::string& name);  // Error on an unknown name
 
+// How K and V are stored in the cache's pages. f32 is exact; f16 halves the
+// bytes a long context reads per token (values rounded to nearest even once,
+// when stored; compute stays f32).
+enum class KvType { kF32, kF16 };
+
+const char* kv_type_name(KvType type);                  // "f32", "f16"
+KvType kv_type_from_name(const std::string& name);      // Error on an unknown name
+std::size_t kv_type_size(KvType type);                  // bytes per value
+
 struct KvCacheOptions {
   KvPolicy policy = KvPolicy::kNone;
   // Live tokens per layer: one entry per layer, or a single entry for all.

@@ -32,6 +32,7 @@ struct ModelOptions {
   int kv_page_size = 16;            // token slots per KV page (the pool is shared by all sessions)
   std::size_t kv_memory_limit = 0;  // most bytes of KV pages in use at once, all sessions; 0 = no limit
   WeightFormat weights = WeightFormat::kFile;
+  KvType kv_type = KvType::kF32;  // element type of the K/V pages (the pool is shared by all sessions)
 };
 
 // What `selattn inspect` prints.
@@ -44,7 +45,7 @@ struct ModelInfo {
   std::string memory_dtype;  // how the matrices are held: "f32", "f16", "bf16", "q8" or "mixed"
   std::size_t weight_bytes = 0;        // bytes of the weights as held in memory
   std::size_t decode_bytes = 0;        // weight bytes one decode step reads (every matrix, the LM head)
-  std::size_t kv_bytes_per_token = 0;  // K and V, all layers, f32
+  std::size_t kv_bytes_per_token = 0;  // K and V, all layers, in the pool's element type
 };
 
 class Model {

@@ -48,7 +48,7 @@ std::size_t WeightMatrix::bytes() const {
 }
 
 float WeightMatrix::at(int64_t r, int64_t c) const {
-  const int64_t i = ((r / kPanel) * cols + c) * kPanel + r % kPanel;
+  const int64_t i = ((r / kPanel) * cols + c) * kPanel + panel_slot(type, static_cast<int>(r % kPanel));
   switch (type) {
     case WeightType::kF32:
       return static_cast<const float*>(data)[i];
@@ -171,9 +171,9 @@ void gather_panel(float* tmp, const WeightSource& src, int64_t rows, int64_t col
 
 // Copies values of es bytes from the source layout into panels.
 template <typename E>
-void pack_bits_as(E* out, const E* in, int64_t rows, int64_t cols, bool transposed) {
+void pack_bits_as(E* out, const E* in, int64_t rows, int64_t cols, bool transposed, WeightType type) {
   for (int64_t r = 0; r < rows; ++r) {
-    E* panel = out + (r / kPanel) * cols * kPanel + r % kPanel;
+    E* panel = out + (r / kPanel) * cols * kPanel + panel_slot(type, static_cast<int>(r % kPanel));
     if (transposed) {
       for (int64_t c = 0; c < cols; ++c) panel[c * kPanel] = in[c * rows + r];
     } else {
@@ -185,9 +185,11 @@ void pack_bits_as(E* out, const E* in, int64_t rows, int64_t cols, bool transpos
 
 void pack_bits(uint8_t* out, const WeightSource& src, int64_t rows, int64_t cols, std::size_t es) {
   if (es == 4) {
-    pack_bits_as(reinterpret_cast<uint32_t*>(out), static_cast<const uint32_t*>(src.data), rows, cols, src.transposed);
+    pack_bits_as(reinterpret_cast<uint32_t*>(out), static_cast<const uint32_t*>(src.data), rows, cols, src.transposed,
+                 src.type);
   } else {
-    pack_bits_as(reinterpret_cast<uint16_t*>(out), static_cast<const uint16_t*>(src.data), rows, cols, src.transposed);
+    pack_bits_as(reinterpret_cast<uint16_t*>(out), static_cast<const uint16_t*>(src.data), rows, cols, src.transposed,
+                 src.type);
   }
 }
 
@@ -239,7 +241,7 @@ WeightMatrix pack_weights(const WeightSource& src, int64_t rows, int64_t cols, W
         for (int64_t c = 0; c < cols; ++c) {
           for (int j = 0; j < kPanel; ++j) {
             const float x = tmp[j * cols + c];
-            out[c * kPanel + j] = f16 ? f32_to_f16(x) : f32_to_bf16(x);
+            out[c * kPanel + panel_slot(type, j)] = f16 ? f32_to_f16(x) : f32_to_bf16(x);
           }
         }
         break;

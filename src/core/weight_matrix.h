@@ -3,9 +3,16 @@
 // per-block scales), packed in panels of kPanel rows.
 //
 // Panel p holds rows [64p, 64p + 64) column by column: the value of (r, c) is
-// element (p * cols + c) * 64 + r % 64, and the last panel is padded with zero
-// rows. One column of a panel is 64 outputs side by side, so a matmul streams
-// each panel once, front to back, and keeps one output per vector lane.
+// element (p * cols + c) * 64 + panel_slot(type, r % 64), and the last panel
+// is padded with zero rows. One column of a panel is 64 outputs side by side,
+// so a matmul streams each panel once, front to back, and keeps one output
+// per vector lane.
+//
+// panel_slot is r % 64 except for bf16, whose rows are interleaved within
+// each half panel of 32 (row o at 2o, row 16 + o at 2o + 1, o < 16): a 32-bit
+// lane then holds a row of the first 16 in its low half and one of the last
+// 16 in its high half, so a shift and a mask widen 32 rows to f32 in two
+// whole vectors.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +35,12 @@ constexpr int kQ8Block = 32;
 
 const char* weight_type_name(WeightType type);  // "f32", "f16", "bf16", "q8"
 std::size_t weight_type_size(WeightType type);  // bytes per value (q8: 1, scales apart)
+
+constexpr int panel_slot(WeightType type, int row_in_panel) {
+  if (type != WeightType::kBF16) return row_in_panel;
+  const int half = row_in_panel / 32 * 32, o = row_in_panel % 32;
+  return half + (o < 16 ? 2 * o : 2 * (o - 16) + 1);
+}
 
 struct WeightMatrix {
   WeightType type = WeightType::kF32;

@@ -4,7 +4,8 @@
 //
 // Isa provides: V and kLanes (floats per vector), zero(), broadcast(x),
 // fma(a, b, acc), mul(a, b), add(a, b), load(p) / store(p, v) for floats,
-// widen_f16 / widen_bf16 / widen_i8 (kLanes values to floats), kSub (outputs
+// widen_f16 / widen_i8 (kLanes values to floats), widen_bf16_pair (2 x kLanes
+// interleaved bf16 values to two vectors, core/weight_matrix.h), kSub (outputs
 // per pass: a panel or part of one, kSub / kLanes vectors), and the tile
 // heights kTileT (tokens sharing each weight load) and kTileTQ8 (the same
 // with room for the q8 scale vectors).
@@ -24,16 +25,34 @@ namespace {
 
 constexpr int kNV = Isa::kSub / Isa::kLanes;  // vectors per pass
 
+// The kNV vectors of one panel column of a pass, widened to f32. i: the
+// column's first element.
 template <WeightType WT>
-inline typename Isa::V load_weights(const void* base, int64_t i) {
-  if constexpr (WT == WeightType::kF32) {
-    return Isa::load(static_cast<const float*>(base) + i);
-  } else if constexpr (WT == WeightType::kF16) {
-    return Isa::widen_f16(static_cast<const uint16_t*>(base) + i);
-  } else if constexpr (WT == WeightType::kBF16) {
-    return Isa::widen_bf16(static_cast<const uint16_t*>(base) + i);
+inline void load_weights(typename Isa::V* wv, const void* base, int64_t i) {
+  for (int j = 0; j < kNV; ++j) {
+    if constexpr (WT == WeightType::kF32) {
+      wv[j] = Isa::load(static_cast<const float*>(base) + i + j * Isa::kLanes);
+    } else if constexpr (WT == WeightType::kF16) {
+      wv[j] = Isa::widen_f16(static_cast<const uint16_t*>(base) + i + j * Isa::kLanes);
+    } else if constexpr (WT == WeightType::kBF16) {
+      if (j % 2 == 0) Isa::widen_bf16_pair(static_cast<const uint16_t*>(base) + i + j * Isa::kLanes, wv[j], wv[j + 1]);
+    } else {
+      wv[j] = Isa::widen_i8(static_cast<const int8_t*>(base) + i + j * Isa::kLanes);
+    }
+  }
+}
+
+// The first output of vector j of a pass. bf16 vectors come in pairs from one
+// load of 2 x kLanes values: the even ones (rows o) and the odd ones (rows 16 + o)
+// of the half panel (core/weight_matrix.h).
+template <WeightType WT>
+constexpr int vector_offset(int j) {
+  if constexpr (WT != WeightType::kBF16) {
+    return j * Isa::kLanes;
   } else {
-    return Isa::widen_i8(static_cast<const int8_t*>(base) + i);
+    constexpr int loads_per_half = 32 / (2 * Isa::kLanes);
+    const int pair = j / 2, odd = j % 2;
+    return pair / loads_per_half * 32 + odd * 16 + pair % loads_per_half * Isa::kLanes;
   }
 }
 
@@ -69,16 +88,15 @@ inline void panel_tile(float* out, const float* in, int64_t t0, int64_t o0, cons
       const int64_t c1 = std::min<int64_t>(C, (b + 1) * kQ8Block);
       for (int64_t c = b * kQ8Block; c < c1; ++c) {
         V wv[kNV];
-        for (int j = 0; j < kNV; ++j) {
-          wv[j] = Isa::mul(load_weights<WT>(w.data, first + c * kPanel + j * Isa::kLanes), sv[j]);
-        }
+        load_weights<WT>(wv, w.data, first + c * kPanel);
+        for (int j = 0; j < kNV; ++j) wv[j] = Isa::mul(wv[j], sv[j]);
         column(c, wv);
       }
     }
   } else {
     for (int64_t c = 0; c < C; ++c) {
       V wv[kNV];
-      for (int j = 0; j < kNV; ++j) wv[j] = load_weights<WT>(w.data, first + c * kPanel + j * Isa::kLanes);
+      load_weights<WT>(wv, w.data, first + c * kPanel);
       column(c, wv);
     }
   }
@@ -88,7 +106,7 @@ inline void panel_tile(float* out, const float* in, int64_t t0, int64_t o0, cons
     const float* r = residual != nullptr ? residual + (t0 + i) * OC + o0 : nullptr;
     if (valid == Isa::kSub) {
       for (int j = 0; j < kNV; ++j) {
-        const int64_t k = j * Isa::kLanes;
+        const int64_t k = vector_offset<WT>(j);
         V v = Isa::add(acc[i][j], bias != nullptr ? Isa::load(bias + o0 + k) : Isa::zero());
         if (r != nullptr) v = Isa::add(Isa::load(r + k), v);
         Isa::store(o + k, v);
@@ -96,7 +114,7 @@ inline void panel_tile(float* out, const float* in, int64_t t0, int64_t o0, cons
       continue;
     }
     float lanes[Isa::kSub];  // the last pass of a matrix whose rows end inside it
-    for (int j = 0; j < kNV; ++j) Isa::store(lanes + j * Isa::kLanes, acc[i][j]);
+    for (int j = 0; j < kNV; ++j) Isa::store(lanes + vector_offset<WT>(j), acc[i][j]);
     for (int64_t k = 0; k < valid; ++k) {
       const float v = lanes[k] + (bias != nullptr ? bias[o0 + k] : 0.0f);
       o[k] = r != nullptr ? r[k] + v : v;
