@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <vector>
 
 #include "backend/backend.h"
@@ -201,6 +202,7 @@ class CpuBackend final : public Backend {
                          int NH, int HS, float scale, const float* f_rows) override {
     const int64_t C = static_cast<int64_t>(NH) * HS;
     const int64_t S = kv.n_slots();
+    std::lock_guard<std::mutex> lock(scratch_mutex_);  // sessions on other threads share the scratch
     reserve_rows(kQueryGroup * S);
     compute_page_min(kv);
     // One task per (group of queries, head), each with its thread's rows of
@@ -308,6 +310,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> rows_;    // (n_threads, kQueryGroup * S) attention scratch
   std::vector<std::vector<KvPage>> pages_;  // (n_threads, pages) visible_view storage
   std::vector<int32_t> page_min_;           // (pages) smallest position per page of the current view
+  std::mutex scratch_mutex_;                // guards the three above across sessions on several threads
 };
 
 }  // namespace
