@@ -20,7 +20,8 @@
 #   5. Measurements, alternating the engines: in each round, for each case, selattn runs
 #      once and then llama.cpp runs once (`selattn bench` and `llama-bench`, both with one
 #      timed repetition after their default warm-up), so slow drifts of the machine hit
-#      both alike. The table gives the mean ± standard deviation over the rounds. Peak RSS
+#      both alike. The table gives the median and the mean ± standard deviation over the
+#      rounds, and the ratio of the medians. Peak RSS
 #      of both on the 124M f16 decode-after-depth case is measured with /usr/bin/time -v.
 #
 # Cases (2 threads):

@@ -10,8 +10,9 @@ where engine is "selattn" or "llama.cpp" and json_file holds what that invocatio
 printed: `selattn bench --json` or `llama-bench -o json`, both a JSON array with one
 object per test carrying n_prompt, n_gen, n_depth and avg_ts (tokens per second).
 Each invocation runs one test with one repetition, so each round gives one number per
-engine and case; the table shows their mean ± sample standard deviation over rounds
-and the ratio of the means. The markdown goes to stdout too.
+engine and case; the table shows their median, mean ± sample standard deviation over
+rounds, and the ratio of the medians (a round disturbed by the rest of the machine
+moves a median least). The markdown goes to stdout too.
 """
 import argparse
 import csv
@@ -59,6 +60,7 @@ def summarise(values):
         return None
     return {
         "samples_ts": values,
+        "median_ts": statistics.median(values),
         "mean_ts": statistics.fmean(values),
         "sd_ts": statistics.stdev(values) if len(values) > 1 else 0.0,
         "n": len(values),
@@ -69,8 +71,8 @@ def fmt(s):
     if s is None:
         return "—"
     if s["n"] > 1:
-        return f"{s['mean_ts']:.2f} ± {s['sd_ts']:.2f}"
-    return f"{s['mean_ts']:.2f}"
+        return f"{s['median_ts']:.1f} ({s['mean_ts']:.1f} ± {s['sd_ts']:.1f})"
+    return f"{s['mean_ts']:.1f}"
 
 
 def main():
@@ -113,7 +115,7 @@ def main():
             s = summarise([r["avg_ts"] for r in runs])
             entry[engine] = dict(s, runs=runs) if s else None
         sel, ref = entry["selattn"], entry["llama.cpp"]
-        entry["ratio"] = sel["mean_ts"] / ref["mean_ts"] if sel and ref and ref["mean_ts"] > 0 else None
+        entry["ratio"] = sel["median_ts"] / ref["median_ts"] if sel and ref and ref["median_ts"] > 0 else None
         results.append(entry)
 
     lines = []
@@ -121,7 +123,8 @@ def main():
         for k, v in meta.items():
             lines.append(f"- {k}: {v}")
         lines.append("")
-    lines.append("| model | weights | test | selattn tok/s | llama.cpp tok/s | ratio selattn/llama.cpp |")
+    lines.append("| model | weights | test | selattn tok/s, median (mean ± sd) | llama.cpp tok/s, median (mean ± sd) "
+                 "| ratio of medians |")
     lines.append("| --- | --- | --- | ---: | ---: | ---: |")
     for e in results:
         ratio = f"{e['ratio']:.2f}" if e["ratio"] is not None else "—"
