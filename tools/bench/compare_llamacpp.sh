@@ -18,8 +18,8 @@
 #      the 124M model as f32, f16, q8_0 and bf16, and the bundled models/selattn-4l256-base
 #      as f16 (its safetensors are f16).
 #   5. Measurements, alternating the engines: in each round, for each case, selattn runs
-#      once and then llama.cpp runs once (`selattn bench` and `llama-bench`, both with one
-#      timed repetition after their default warm-up), so slow drifts of the machine hit
+#      once and then llama.cpp runs once (`selattn bench` and `llama-bench`, both with
+#      --reps timed repetitions after their default warm-up, averaged), so slow drifts of the machine hit
 #      both alike. The table gives the median and the mean ± standard deviation over the
 #      rounds, and the ratio of the medians. Peak RSS
 #      of both on the 124M f16 decode-after-depth case is measured with /usr/bin/time -v.
@@ -81,6 +81,7 @@ SKIP_BUILD=0
 SELATTN="$ROOT/build/bin/selattn"
 SELATTN_GIVEN=0
 KV_TYPE=f16
+REPS=3
 
 usage() {
   # The header comment above, without the shebang.
@@ -93,6 +94,9 @@ Options:
   --skip-build        do not build llama.cpp or selattn (fail if a binary is missing)
   --selattn BIN       selattn binary (default build/bin/selattn; given this, selattn is not built)
   --kv-type f16|f32   selattn's K/V element type (default f16, as llama-bench's cache)
+  --reps N            timed repetitions inside each invocation, averaged (default 3): the
+                      first tens of milliseconds of a process run slower on this machine
+                      (for both engines), which a single short run would mostly measure
   -h, --help          this text
 EOF
 }
@@ -107,11 +111,13 @@ while (($#)); do
     --skip-build) SKIP_BUILD=1; shift ;;
     --selattn) [[ $# -ge 2 ]] || die "--selattn needs a path"; SELATTN="$2"; SELATTN_GIVEN=1; shift 2 ;;
     --kv-type) [[ $# -ge 2 ]] || die "--kv-type needs f16 or f32"; KV_TYPE="$2"; shift 2 ;;
+    --reps) [[ $# -ge 2 ]] || die "--reps needs a number"; REPS="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds: expected a whole number >= 1, found '$ROUNDS'"
+[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps: expected a whole number >= 1, found '$REPS'"
 case "$ONLY" in all|124m|bundled) ;; *) die "--only: expected 124m or bundled, found '$ONLY'" ;; esac
 case "$KV_TYPE" in f16|f32) ;; *) die "--kv-type: expected f16 or f32, found '$KV_TYPE'" ;; esac
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "COMPARE_THREADS: expected a whole number >= 1, found '$THREADS'"
@@ -354,9 +360,9 @@ run_engine() {
   read -r p n d <<< "$(test_args "$test")"
   local cmd
   if [[ "$engine" == selattn ]]; then
-    cmd=("$SELATTN" bench -m "$dir" --weights "$sw" --kv-type "$KV_TYPE" -p "$p" -n "$n" --depth "$d" -t "$THREADS" -r 1 --json)
+    cmd=("$SELATTN" bench -m "$dir" --weights "$sw" --kv-type "$KV_TYPE" -p "$p" -n "$n" --depth "$d" -t "$THREADS" -r "$REPS" --json)
   else
-    cmd=("$LLAMA_BENCH" -m "$gguf" -p "$p" -n "$n" -d "$d" -t "$THREADS" -r 1 -o json)
+    cmd=("$LLAMA_BENCH" -m "$gguf" -p "$p" -n "$n" -d "$d" -t "$THREADS" -r "$REPS" -o json)
   fi
   echo "${cmd[*]}" > "$out.cmd"
   if ! "${cmd[@]}" > "$out.json" 2> "$out.log"; then
@@ -422,7 +428,7 @@ python3 "$BENCH_DIR/compare_table.py" --manifest "$MANIFEST" \
   --meta "date=$(date '+%Y-%m-%d %H:%M %Z')" \
   --meta "cpu=${CPU:-unknown}, $(nproc) cores" \
   --meta "threads=$THREADS" \
-  --meta "rounds=$ROUNDS (each: selattn then llama.cpp, one timed repetition each, after a warm-up)" \
+  --meta "rounds=$ROUNDS (each: selattn then llama.cpp, $REPS timed repetitions each, averaged, after a warm-up)" \
   --meta "selattn=$SELATTN_REV, K/V cache $KV_TYPE" \
   --meta "llama.cpp=commit $LLAMA_COMMIT${LLAMA_COMMIT_DATE:+ ($LLAMA_COMMIT_DATE)}, ggml $GGML_VERSION, from llama-cpp-python $LCP_VERSION; llama-bench: $LLAMA_BUILD_INFO" \
   --meta "converter=torch $TORCH_VERSION, transformers $TRANSFORMERS_VERSION" \
