@@ -14,9 +14,12 @@
 #include <vector>
 
 #include "selattn/config.h"
+#include "selattn/generate.h"
 #include "selattn/kv.h"
 
 namespace selattn {
+
+class Tokenizer;
 
 // How weights are held in memory. kFile keeps each tensor in its file's
 // precision (f32, f16 or bf16); the others convert at load. kQ8 is 8-bit
@@ -42,7 +45,7 @@ struct ModelInfo {
   std::vector<std::string> weight_files;
   int64_t n_params = 0;  // parameters, tied lm_head counted once
   bool lm_head_tied = true;
-  std::string memory_dtype;  // how the matrices are held: "f32", "f16", "bf16", "q8" or "mixed"
+  std::string memory_dtype;            // how the matrices are held: "f32", "f16", "bf16", "q8" or "mixed"
   std::size_t weight_bytes = 0;        // bytes of the weights as held in memory
   std::size_t decode_bytes = 0;        // weight bytes one decode step reads (every matrix, the LM head)
   std::size_t kv_bytes_per_token = 0;  // K and V, all layers, in the pool's element type
@@ -114,10 +117,31 @@ class Session {
   float kv_selection_score(int layer, int32_t pos) const;
   void reset();
 
+  // Appends the prompt, then samples up to options.max_tokens tokens, one
+  // forward pass each, and streams their text to on_token (when set). The
+  // prompt may be empty when the session already holds tokens. A session
+  // that holds nothing starts with the BOS token (config.json's
+  // bos_token_id, else the tokenizer's <|endoftext|>) before a text prompt;
+  // an id prompt is taken as given. End of text is config.json's
+  // eos_token_id, else the tokenizer's <|endoftext|>. Tokens the model can
+  // score but the tokenizer lacks (padded vocabularies) are never sampled.
+  // Throws Error on bad options, a prompt that does not fit the context, or
+  // an empty session with an empty id prompt.
+  GenerateResult generate(std::string_view prompt, const Tokenizer& tokenizer, const GenerateOptions& options = {},
+                          const TokenCallback& on_token = {});
+  GenerateResult generate(std::span<const int32_t> prompt, const Tokenizer& tokenizer,
+                          const GenerateOptions& options = {}, const TokenCallback& on_token = {});
+
+  // Ends the generate() running on another thread before its next token
+  // (its result says kCancelled). Safe to call from any thread; without a
+  // generate() running it does nothing.
+  void cancel();
+
   const Model& model() const;
 
  private:
   struct Impl;
+  Impl& impl() const;  // throws Error on a moved-from Session
   std::unique_ptr<Impl> impl_;
 };
 

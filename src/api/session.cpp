@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include "api/model_impl.h"
+#include "api/session_impl.h"
 #include "core/check.h"
 #include "core/log.h"
 #include "kv/paged_kv_cache.h"
@@ -47,60 +47,50 @@ PagedKvCacheConfig cache_config(const ModelConfig& config, int n_ctx, const KvCa
 
 }  // namespace
 
-struct Session::Impl {
-  Impl(std::shared_ptr<const Model> m, int n_ctx, int n_batch, const KvCacheOptions& kv)
-      : model(std::move(m)),
-        cache(*model->impl().kv_pool, cache_config(model->config(), n_ctx, kv)),
-        act(model->config(), n_batch, cache.max_slots(), cache.selection_head() >= 0),
-        last_logits(model->config().vocab_size) {}
+Session::Impl::Impl(std::shared_ptr<const Model> m, int n_ctx, int n_batch, const KvCacheOptions& kv)
+    : model(std::move(m)),
+      cache(*model->impl().kv_pool, cache_config(model->config(), n_ctx, kv)),
+      act(model->config(), n_batch, cache.max_slots(), cache.selection_head() >= 0),
+      last_logits(model->config().vocab_size) {}
 
-  std::shared_ptr<const Model> model;
-  PagedKvCache cache;
-  Gpt2Activations act;
-  std::vector<float> last_logits;  // (V)
-  bool has_logits = false;
-
-  void validate(std::span<const int32_t> tokens) const {
-    const ModelConfig& c = model->config();
-    check(!tokens.empty(), "append: expected at least one token, found none");
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-      check(tokens[i] >= 0 && tokens[i] < c.vocab_size, "append: token ", i, " is ", tokens[i],
-            ": expected an id in [0, ", c.vocab_size, ")");
-    }
-    const int64_t total = static_cast<int64_t>(cache.n_past()) + static_cast<int64_t>(tokens.size());
-    check(total <= cache.n_ctx(), "append: ", tokens.size(), " tokens after ", cache.n_past(),
-          " would exceed the context of ", cache.n_ctx(), " positions");
+void Session::Impl::validate(std::span<const int32_t> tokens) const {
+  const ModelConfig& c = model->config();
+  check(!tokens.empty(), "append: expected at least one token, found none");
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    check(tokens[i] >= 0 && tokens[i] < c.vocab_size, "append: token ", i, " is ", tokens[i],
+          ": expected an id in [0, ", c.vocab_size, ")");
   }
+  const int64_t total = static_cast<int64_t>(cache.n_past()) + static_cast<int64_t>(tokens.size());
+  check(total <= cache.n_ctx(), "append: ", tokens.size(), " tokens after ", cache.n_past(),
+        " would exceed the context of ", cache.n_ctx(), " positions");
+}
 
-  // Runs tokens in chunks of act.max_tokens; writes every row of logits into
-  // `all` when given.
-  void run(std::span<const int32_t> tokens, float* all) {
-    validate(tokens);
-    const Model::Impl& m = model->impl();
-    const int V = m.config.vocab_size;
-    try {
-      for (std::size_t done = 0; done < tokens.size();) {
-        const int T = static_cast<int>(std::min<std::size_t>(act.max_tokens, tokens.size() - done));
-        const bool last_chunk = done + T == tokens.size();
-        float* out = all != nullptr ? all + done * V : last_logits.data();
-        gpt2_forward(*m.backend, m.config, m.weights, cache, act, tokens.data() + done, T, all != nullptr, out);
-        if (all != nullptr && last_chunk) {
-          std::copy(out + static_cast<std::size_t>(T - 1) * V, out + static_cast<std::size_t>(T) * V,
-                    last_logits.begin());
-        }
-        done += T;
+void Session::Impl::run(std::span<const int32_t> tokens, float* all) {
+  validate(tokens);
+  const Model::Impl& m = model->impl();
+  const int V = m.config.vocab_size;
+  try {
+    for (std::size_t done = 0; done < tokens.size();) {
+      const int T = static_cast<int>(std::min<std::size_t>(act.max_tokens, tokens.size() - done));
+      const bool last_chunk = done + T == tokens.size();
+      float* out = all != nullptr ? all + done * V : last_logits.data();
+      gpt2_forward(*m.backend, m.config, m.weights, cache, act, tokens.data() + done, T, all != nullptr, out);
+      if (all != nullptr && last_chunk) {
+        std::copy(out + static_cast<std::size_t>(T - 1) * V, out + static_cast<std::size_t>(T) * V,
+                  last_logits.begin());
       }
-    } catch (...) {
-      // Input was validated above, so this is a failure part-way through (the
-      // KV memory limit, say); earlier chunks may have committed and tokens
-      // may have been evicted. Start clean.
-      cache.reset();
-      has_logits = false;
-      throw;
+      done += T;
     }
-    has_logits = true;
+  } catch (...) {
+    // Input was validated above, so this is a failure part-way through (the
+    // KV memory limit, say); earlier chunks may have committed and tokens
+    // may have been evicted. Start clean.
+    cache.reset();
+    has_logits = false;
+    throw;
   }
-};
+  has_logits = true;
+}
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) {
   check(model != nullptr, "Session: expected a loaded model, found null");
@@ -117,48 +107,58 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
   impl_ = std::make_unique<Impl>(std::move(model), n_ctx, std::min(options.n_batch, n_ctx), options.kv);
 }
 
+Session::Impl& Session::impl() const {
+  check(impl_ != nullptr, "Session: used after it was moved from");
+  return *impl_;
+}
+
+void Session::cancel() {
+  Impl& s = impl();
+  if (s.generating.load()) s.cancel_requested.store(true);
+}
+
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
 std::span<const float> Session::append(std::span<const int32_t> tokens) {
-  impl_->run(tokens, nullptr);
-  return impl_->last_logits;
+  impl().run(tokens, nullptr);
+  return impl().last_logits;
 }
 
 void Session::append(std::span<const int32_t> tokens, std::span<float> all_logits) {
-  const std::size_t V = impl_->model->config().vocab_size;
+  const std::size_t V = impl().model->config().vocab_size;
   check(all_logits.size() == tokens.size() * V, "append: logits buffer holds ", all_logits.size(),
         " floats, expected tokens x vocab = ", tokens.size() * V);
-  impl_->run(tokens, all_logits.data());
+  impl().run(tokens, all_logits.data());
 }
 
 std::span<const float> Session::logits() const {
-  if (!impl_->has_logits) return {};
-  return impl_->last_logits;
+  if (!impl().has_logits) return {};
+  return impl().last_logits;
 }
 
-int Session::n_past() const { return impl_->cache.n_past(); }
-int Session::n_ctx() const { return impl_->cache.n_ctx(); }
-std::size_t Session::kv_bytes() const { return impl_->cache.stats().kv_bytes; }
-KvStats Session::kv_stats() const { return impl_->cache.stats(); }
+int Session::n_past() const { return impl().cache.n_past(); }
+int Session::n_ctx() const { return impl().cache.n_ctx(); }
+std::size_t Session::kv_bytes() const { return impl().cache.stats().kv_bytes; }
+KvStats Session::kv_stats() const { return impl().cache.stats(); }
 
 std::vector<int32_t> Session::kv_evicted(int layer) const {
-  check(layer >= 0 && layer < impl_->cache.n_layer(), "kv_evicted: layer ", layer, " out of range [0, ",
-        impl_->cache.n_layer(), ")");
-  return impl_->cache.evicted(layer);
+  check(layer >= 0 && layer < impl().cache.n_layer(), "kv_evicted: layer ", layer, " out of range [0, ",
+        impl().cache.n_layer(), ")");
+  return impl().cache.evicted(layer);
 }
 
 float Session::kv_selection_score(int layer, int32_t pos) const {
-  check(layer >= 0 && layer < impl_->cache.n_layer(), "kv_selection_score: layer ", layer, " out of range [0, ",
-        impl_->cache.n_layer(), ")");
-  return impl_->cache.f_of(layer, pos);
+  check(layer >= 0 && layer < impl().cache.n_layer(), "kv_selection_score: layer ", layer, " out of range [0, ",
+        impl().cache.n_layer(), ")");
+  return impl().cache.f_of(layer, pos);
 }
 
 void Session::reset() {
-  impl_->cache.reset();
-  impl_->has_logits = false;
+  impl().cache.reset();
+  impl().has_logits = false;
 }
-const Model& Session::model() const { return *impl_->model; }
+const Model& Session::model() const { return *impl().model; }
 
 }  // namespace selattn

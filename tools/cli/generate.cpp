@@ -1,5 +1,4 @@
 // `selattn generate`: a prompt in, tokens streamed out.
-#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -10,7 +9,6 @@
 #include "common.h"
 #include "kv_flags.h"
 #include "selattn/selattn.h"
-#include "stop_strings.h"
 
 namespace selattn::cli {
 namespace {
@@ -73,49 +71,28 @@ int run_generate(const GenerateArgs& a) {
   so.n_ctx = ctx;
   so.kv = kv;
   Session session(model, so);
-  Sampler sampler(sp, config.vocab_size);
-  sampler.accept(tokens);
-  StreamDecoder decoder(tok);
-  StopStrings stops(a.stops);
   if (!a.no_echo) print(echo);
 
-  using clock = std::chrono::steady_clock;
-  const auto t0 = clock::now();
-  std::span<const float> logits = session.append(tokens);
-  const double prompt_s = seconds_since(t0);
-
-  const auto t1 = clock::now();
-  int generated = 0;
-  std::string reason = "length (-n)";
-  while (generated < a.n_predict) {
-    const int32_t next = sampler.sample(logits);
-    ++generated;
-    if (next == config.eos_token_id && !a.ignore_eos) {
-      reason = "end of text";
-      break;
-    }
-    print(stops.push(decoder.push(next)));
-    if (stops.stopped()) {
-      reason = "stop string";
-      break;
-    }
-    if (generated == a.n_predict) break;
-    if (session.n_past() >= ctx) {
-      reason = "context full (" + std::to_string(ctx) + " positions)";
-      break;
-    }
-    logits = session.append(std::span<const int32_t>(&next, 1));
-  }
-  print(stops.push(decoder.flush()));
-  print(stops.flush());
+  GenerateOptions go;
+  go.max_tokens = a.n_predict;
+  go.sampling = sp;
+  go.stop = a.stops;
+  go.ignore_eos = a.ignore_eos;
+  const GenerateResult r = session.generate(std::span<const int32_t>(tokens), tok, go, [](std::string_view piece) {
+    print(std::string(piece));
+    return true;
+  });
   print("\n");
-  const double gen_s = seconds_since(t1);
 
+  std::string reason = stop_reason_name(r.reason);
+  if (r.reason == StopReason::kLength) reason += " (-n)";
+  if (r.reason == StopReason::kContextFull) reason += " (" + std::to_string(ctx) + " positions)";
+  const int generated = static_cast<int>(r.tokens.size());
   std::fprintf(stderr, "\n");
-  std::fprintf(stderr, "prompt:    %zu tokens (with BOS) in %.3f s, %.1f tok/s\n", tokens.size(), prompt_s,
-               prompt_s > 0 ? tokens.size() / prompt_s : 0.0);
-  std::fprintf(stderr, "generated: %d tokens in %.3f s, %.1f tok/s; stopped by %s\n", generated, gen_s,
-               gen_s > 0 ? generated / gen_s : 0.0, reason.c_str());
+  std::fprintf(stderr, "prompt:    %zu tokens (with BOS) in %.3f s, %.1f tok/s\n", tokens.size(), r.prompt_seconds,
+               r.prompt_seconds > 0 ? tokens.size() / r.prompt_seconds : 0.0);
+  std::fprintf(stderr, "generated: %d tokens in %.3f s, %.1f tok/s; stopped by %s\n", generated, r.generate_seconds,
+               r.generate_seconds > 0 ? generated / r.generate_seconds : 0.0, reason.c_str());
   const KvStats st = session.kv_stats();
   std::fprintf(stderr, "positions: %d of %d\n", session.n_past(), ctx);
   std::fprintf(stderr, "%s", kv_stats_text(st, kv.policy, st.peak_kv_bytes).c_str());

@@ -1,8 +1,8 @@
-#include "stop_strings.h"
+#include "sampling/stop_strings.h"
 
 #include <algorithm>
 
-namespace selattn::cli {
+namespace selattn {
 
 StopStrings::StopStrings(std::vector<std::string> stops) {
   for (auto& s : stops) {
@@ -42,4 +42,4 @@ std::string StopStrings::flush() {
   return stopped_ ? std::string() : out;
 }
 
-}  // namespace selattn::cli
+}  // namespace selattn

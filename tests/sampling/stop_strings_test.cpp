@@ -1,9 +1,9 @@
 // Stop strings across token boundaries.
 #include <gtest/gtest.h>
 
-#include "stop_strings.h"
+#include "sampling/stop_strings.h"
 
-namespace selattn::cli {
+namespace selattn::test {
 namespace {
 
 TEST(StopStrings, HoldsBackPossiblePrefixesAndCutsAtTheStop) {
@@ -34,4 +34,4 @@ TEST(StopStrings, StopInsideOnePiece) {
 }
 
 }  // namespace
-}  // namespace selattn::cli
+}  // namespace selattn::test

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace selattn::cli {
+namespace selattn {
 
 class StopStrings {
  public:
@@ -24,4 +24,4 @@ class StopStrings {
   bool stopped_ = false;
 };
 
-}  // namespace selattn::cli
+}  // namespace selattn
