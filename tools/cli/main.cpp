@@ -7,11 +7,12 @@
 
 #include "commands.h"
 #include "selattn/selattn.h"
+#include "selattn/selattn_c.h"  // selattn_version()
 
 int main(int argc, char** argv) {
   CLI::App app{"selattn: GPT-2 inference with a KV cache that evicts what selective attention forgets"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "selattn 0.1.0");
+  app.set_version_flag("--version", std::string("selattn ") + selattn_version());
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log loading details to stderr");
 
