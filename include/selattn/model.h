@@ -132,6 +132,21 @@ class Session {
   GenerateResult generate(std::span<const int32_t> prompt, const Tokenizer& tokenizer,
                           const GenerateOptions& options = {}, const TokenCallback& on_token = {});
 
+  // Writes the session to a file: the options, the last logits, and per
+  // layer the K/V of every live token with its position, selection score and
+  // attention sum, and the eviction history. The file is written beside its
+  // final name and renamed into place, so a failed save leaves an older file
+  // whole. Throws Error naming the path.
+  void save(const std::string& path) const;
+  // A session read from a file save() wrote. The model must be the one it
+  // was saved with (its shape, weights format, K/V type, page size and a
+  // fingerprint of its weights are checked). Throws Error naming the file on
+  // anything truncated, corrupt (checksum) or foreign.
+  static Session load(std::shared_ptr<const Model> model, const std::string& path);
+  // An independent copy (its own pages from the model's pool): the same
+  // tokens, scores and evictions, to try another continuation.
+  Session fork() const;
+
   // Ends the generate() running on another thread before its next token
   // (its result says kCancelled). Safe to call from any thread; without a
   // generate() running it does nothing.
@@ -140,6 +155,7 @@ class Session {
   const Model& model() const;
 
  private:
+  friend struct SessionIo;  // saving and loading (src/api/session_io.cpp)
   struct Impl;
   Impl& impl() const;  // throws Error on a moved-from Session
   std::unique_ptr<Impl> impl_;

@@ -105,6 +105,15 @@ SELATTN_API const char* selattn_session_error(const selattn_session* session);
 SELATTN_API selattn_status selattn_session_append(selattn_session* session, const int32_t* ids, size_t n_ids,
                                                   const float** logits);
 SELATTN_API selattn_status selattn_session_reset(selattn_session* session);
+
+/* Saving and copying sessions (the K/V, positions, selection scores and
+ * eviction history of every live token). save writes beside the file and
+ * renames it into place; load checks the file against the model (shape,
+ * weights format, a fingerprint of the weights) and its checksum; fork gives
+ * an independent copy. On failure *out is NULL. */
+SELATTN_API selattn_status selattn_session_save(const selattn_session* session, const char* path);
+SELATTN_API selattn_status selattn_session_load(selattn_model* model, const char* path, selattn_session** out);
+SELATTN_API selattn_status selattn_session_fork(const selattn_session* session, selattn_session** out);
 SELATTN_API int selattn_session_n_past(const selattn_session* session);
 
 /* ---- generation -------------------------------------------------------- */

@@ -246,6 +246,50 @@ selattn_status selattn_session_reset(selattn_session* session) {
   });
 }
 
+selattn_status selattn_session_save(const selattn_session* session, const char* path) {
+  if (session == nullptr) return invalid(nullptr, "selattn_session_save: session is NULL");
+  if (path == nullptr) return invalid(&session->error, "selattn_session_save: path is NULL");
+  return guarded(&session->error, [&] {
+    session->session->save(path);
+    return SELATTN_OK;
+  });
+}
+
+namespace {
+
+// A session handle around an existing Session, sharing the model handle's tokenizer.
+selattn_session* wrap(selattn::Session&& s, std::shared_ptr<const selattn::Model> model,
+                      const std::optional<selattn::Tokenizer>& tok, const std::string& tok_error) {
+  auto h = std::make_unique<selattn_session>();
+  h->model = std::move(model);
+  h->tokenizer = tok;
+  h->tokenizer_error = tok_error;
+  h->session = std::make_unique<selattn::Session>(std::move(s));
+  return h.release();
+}
+
+}  // namespace
+
+selattn_status selattn_session_load(selattn_model* model, const char* path, selattn_session** out) {
+  if (out == nullptr) return invalid(nullptr, "selattn_session_load: out is NULL");
+  *out = nullptr;
+  if (model == nullptr || path == nullptr) return invalid(nullptr, "selattn_session_load: model or path is NULL");
+  return guarded(&model->error, [&] {
+    *out = wrap(selattn::Session::load(model->model, path), model->model, model->tokenizer, model->tokenizer_error);
+    return SELATTN_OK;
+  });
+}
+
+selattn_status selattn_session_fork(const selattn_session* session, selattn_session** out) {
+  if (out == nullptr) return invalid(nullptr, "selattn_session_fork: out is NULL");
+  *out = nullptr;
+  if (session == nullptr) return invalid(nullptr, "selattn_session_fork: session is NULL");
+  return guarded(&session->error, [&] {
+    *out = wrap(session->session->fork(), session->model, session->tokenizer, session->tokenizer_error);
+    return SELATTN_OK;
+  });
+}
+
 int selattn_session_n_past(const selattn_session* session) {
   return session != nullptr ? session->session->n_past() : 0;
 }

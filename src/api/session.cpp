@@ -47,10 +47,11 @@ PagedKvCacheConfig cache_config(const ModelConfig& config, int n_ctx, const KvCa
 
 }  // namespace
 
-Session::Impl::Impl(std::shared_ptr<const Model> m, int n_ctx, int n_batch, const KvCacheOptions& kv)
+Session::Impl::Impl(std::shared_ptr<const Model> m, const SessionOptions& o)
     : model(std::move(m)),
-      cache(*model->impl().kv_pool, cache_config(model->config(), n_ctx, kv)),
-      act(model->config(), n_batch, cache.max_slots(), cache.selection_head() >= 0),
+      options(o),
+      cache(*model->impl().kv_pool, cache_config(model->config(), o.n_ctx, o.kv)),
+      act(model->config(), std::min(o.n_batch, o.n_ctx), cache.max_slots(), cache.selection_head() >= 0),
       last_logits(model->config().vocab_size) {}
 
 void Session::Impl::validate(std::span<const int32_t> tokens) const {
@@ -104,7 +105,9 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
   check(limit == 0 || limit / pool.page_bytes() >= static_cast<std::size_t>(model->config().n_layer),
         "KV memory limit of ", limit, " bytes holds ", limit / pool.page_bytes(), " pages of ", pool.page_bytes(),
         " bytes, but a session needs at least one page per layer (", model->config().n_layer, ")");
-  impl_ = std::make_unique<Impl>(std::move(model), n_ctx, std::min(options.n_batch, n_ctx), options.kv);
+  SessionOptions resolved = options;
+  resolved.n_ctx = n_ctx;
+  impl_ = std::make_unique<Impl>(std::move(model), resolved);
 }
 
 Session::Impl& Session::impl() const {

@@ -14,9 +14,10 @@
 namespace selattn {
 
 struct Session::Impl {
-  Impl(std::shared_ptr<const Model> m, int n_ctx, int n_batch, const KvCacheOptions& kv);
+  Impl(std::shared_ptr<const Model> m, const SessionOptions& options);
 
   std::shared_ptr<const Model> model;
+  SessionOptions options;  // as given, n_ctx resolved
   PagedKvCache cache;
   Gpt2Activations act;
   std::vector<float> last_logits;  // (V)

@@ -223,6 +223,87 @@ float PagedKvCache::f_of(int layer, int32_t pos) const {
   return std::numeric_limits<float>::quiet_NaN();
 }
 
+void PagedKvCache::save(BinaryWriter& out) const {
+  out.value<int32_t>(n_layer());
+  out.value<int32_t>(n_embd_);
+  out.value<int32_t>(n_ctx_);
+  out.value<int32_t>(page_size_);
+  out.value<int32_t>(static_cast<int32_t>(pool_.type()));
+  out.value<int32_t>(n_past_);
+  const std::size_t slots_per_page = page_size_;
+  for (const Layer& L : layers_) {
+    out.value<int32_t>(L.budget);
+    out.value<int32_t>(L.page_end);
+    for (int p = 0; p < L.page_end; ++p) {
+      const uint8_t held = L.pages[p] != nullptr ? 1 : 0;
+      out.value(held);
+      if (!held) continue;
+      out.bytes(L.pages[p], pool_.page_bytes());
+      const std::size_t first = p * slots_per_page;
+      out.bytes(L.pos.data() + first, slots_per_page * sizeof(int32_t));
+      out.bytes(L.f.data() + first, slots_per_page * sizeof(float));
+      out.bytes(L.attention.data() + first, slots_per_page * sizeof(float));
+    }
+    out.array(L.evicted);
+    out.value<int32_t>(L.peak_live);
+    out.value<int32_t>(L.peak_pages);
+  }
+}
+
+void PagedKvCache::load(BinaryReader& in) {
+  reset();
+  try {
+    auto expect = [&](const char* what, int32_t want) {
+      const auto got = in.value<int32_t>(what);
+      check(got == want, in.where(), ": ", what, ": saved ", got, ", this session has ", want);
+    };
+    expect("KV layers", n_layer());
+    expect("KV width (n_embd)", n_embd_);
+    expect("KV context (n_ctx)", n_ctx_);
+    expect("KV page size", page_size_);
+    expect("KV type", static_cast<int32_t>(pool_.type()));
+    const auto n_past = in.value<int32_t>("positions");
+    check(n_past >= 0 && n_past <= n_ctx_, in.where(), ": ", n_past, " positions saved, outside [0, ", n_ctx_, "]");
+    const std::size_t P = page_size_;
+    for (Layer& L : layers_) {
+      expect("KV budget", L.budget);
+      const auto page_end = in.value<int32_t>("page count");
+      check(page_end >= 0 && page_end <= max_pages_, in.where(), ": ", page_end, " pages saved for a layer, at most ",
+            max_pages_, " possible");
+      for (int p = 0; p < page_end; ++p) {
+        if (in.value<uint8_t>("page flag") == 0) continue;
+        L.pages[p] = pool_.kv_page_alloc();
+        L.page_views[p] = KvPage{L.pages[p], L.pages[p] + P * n_embd_ * kv_type_size(pool_.type())};
+        L.pages_held++;
+        L.page_end = p + 1;
+        in.bytes(L.pages[p], pool_.page_bytes(), "K/V page");
+        const std::size_t first = p * P;
+        in.bytes(L.pos.data() + first, P * sizeof(int32_t), "positions");
+        in.bytes(L.f.data() + first, P * sizeof(float), "selection scores");
+        in.bytes(L.attention.data() + first, P * sizeof(float), "attention sums");
+        for (std::size_t s = first; s < first + P; ++s) {
+          check(L.pos[s] >= -1 && L.pos[s] < n_past, in.where(), ": a slot holds position ", L.pos[s], " of ", n_past);
+          if (L.pos[s] < 0) continue;
+          L.page_live[p]++;
+          L.live++;
+        }
+        check(L.page_live[p] > 0, in.where(), ": a saved page holds no token");
+      }
+      L.evicted = in.array<int32_t>("eviction history", static_cast<uint64_t>(n_ctx_));
+      L.peak_live = in.value<int32_t>("peak live");
+      L.peak_pages = in.value<int32_t>("peak pages");
+      check(L.budget == 0 || L.live <= L.budget, in.where(), ": a layer holds ", L.live, " tokens over its budget of ",
+            L.budget);
+      L.peak_live = std::max(L.peak_live, L.live);
+      L.peak_pages = std::max(L.peak_pages, L.pages_held);
+    }
+    n_past_ = n_past;
+  } catch (...) {
+    reset();
+    throw;
+  }
+}
+
 KvStats PagedKvCache::stats() const {
   KvStats st;
   st.page_size = page_size_;

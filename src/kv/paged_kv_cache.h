@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "core/binary_io.h"
 #include "kv/kv_cache.h"
 #include "kv/kv_page_pool.h"
 
@@ -52,6 +53,14 @@ class PagedKvCache final : public KvCache {
   const std::vector<int32_t>& evicted(int layer) const { return layers_[layer].evicted; }
   // The f value of the slot holding `pos` in `layer`, or NaN if not live.
   float f_of(int layer, int32_t pos) const;
+
+  // Everything that makes this cache what it is: per layer the held pages'
+  // K/V bytes and slot metadata (position, f, attention sum), the eviction
+  // history and the counters. load() takes what save() wrote for a cache of
+  // the same shape (layers, width, context, page size and type, budgets) and
+  // checks every count and position; on any error the cache is left empty.
+  void save(BinaryWriter& out) const;
+  void load(BinaryReader& in);
 
  private:
   struct Layer {

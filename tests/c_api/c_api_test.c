@@ -2,7 +2,7 @@
  * generation equal to transformers' text, stop by callback, cancel, KV
  * statistics under a budget, and clean errors on bad input.
  *
- *   c_api_test MODEL_DIR PROMPT GREEDY_TEXT GREEDY_N
+ *   c_api_test MODEL_DIR PROMPT GREEDY_TEXT GREEDY_N [SCRATCH_DIR]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +41,8 @@ static int on_piece(const char* piece, size_t len, void* user) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: c_api_test MODEL_DIR PROMPT GREEDY_TEXT GREEDY_N\n");
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: c_api_test MODEL_DIR PROMPT GREEDY_TEXT GREEDY_N [SCRATCH_DIR]\n");
     return 2;
   }
   const char* dir = argv[1];
@@ -140,6 +140,29 @@ int main(int argc, char** argv) {
   }
   int live = 0, b = 0;
   CHECK(selattn_session_kv_layer(session, 99, &live, &b) == SELATTN_ERROR_INVALID_ARGUMENT);
+
+  /* Saved, loaded and forked sessions go on with the same greedy text. */
+  char path[512];
+  snprintf(path, sizeof path, "%s/c_api_test_session.bin", argc > 5 ? argv[5] : ".");
+  CHECK(selattn_session_save(session, path) == SELATTN_OK);
+  selattn_session* loaded = NULL;
+  selattn_session* forked = NULL;
+  CHECK(selattn_session_load(model, path, &loaded) == SELATTN_OK && loaded != NULL);
+  CHECK(selattn_session_fork(session, &forked) == SELATTN_OK && forked != NULL);
+  struct collected c1, c2, c3;
+  memset(&c1, 0, sizeof c1);
+  memset(&c2, 0, sizeof c2);
+  memset(&c3, 0, sizeof c3);
+  gp.max_tokens = 10;
+  CHECK(selattn_generate(session, NULL, 0, &gp, on_piece, &c1, NULL) == SELATTN_OK);
+  CHECK(selattn_generate(loaded, NULL, 0, &gp, on_piece, &c2, NULL) == SELATTN_OK);
+  CHECK(selattn_generate(forked, NULL, 0, &gp, on_piece, &c3, NULL) == SELATTN_OK);
+  CHECK(c1.len > 0 && strcmp(c1.text, c2.text) == 0 && strcmp(c1.text, c3.text) == 0);
+  selattn_session_free(loaded);
+  selattn_session_free(forked);
+  remove(path);
+  CHECK(selattn_session_load(model, "/nonexistent/session.bin", &loaded) == SELATTN_ERROR_FAILED && loaded == NULL);
+  CHECK(strstr(selattn_last_error(), "/nonexistent/session.bin") != NULL);
   const float* logits = NULL;
   CHECK(selattn_session_append(session, ids, 1, &logits) == SELATTN_OK && logits != NULL);
   CHECK(selattn_session_append(session, NULL, 1, &logits) == SELATTN_ERROR_INVALID_ARGUMENT);
