@@ -18,7 +18,8 @@ export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib64/pkgconfig:
 # shellcheck disable=SC2046  # the flags are meant to split
 cc -std=c99 -o "$work/consumer_c_pkgconfig" "$src/tests/package/consumer/consumer.c" \
    $(pkg-config --cflags --libs --static selattn)
-"$work/consumer_c_pkgconfig" "$model"
+# (a shared libselattn in a private prefix is found the usual way, through LD_LIBRARY_PATH)
+LD_LIBRARY_PATH="$work/prefix/lib:${LD_LIBRARY_PATH:-}" "$work/consumer_c_pkgconfig" "$model"
 # Consumers must not inherit this build's -march=native or warning flags.
 if grep -q -- "-march=native" "$work/prefix"/lib*/cmake/selattn/*.cmake; then
   echo "the installed package leaks -march=native" >&2
