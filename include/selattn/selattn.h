@@ -2,6 +2,7 @@
 #pragma once
 
 #include "selattn/calibrate.h"
+#include "selattn/chat.h"
 #include "selattn/config.h"
 #include "selattn/error.h"
 #include "selattn/eval.h"

@@ -1,0 +1,85 @@
+// selattn — conversations: turns with roles, formatted by a chat template,
+// kept in one live KV cache so earlier turns are never encoded again.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "selattn/generate.h"
+#include "selattn/model.h"
+#include "selattn/tokenizer.h"
+
+namespace selattn {
+
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+
+// How turns become text. Each message is prefix(role) + content +
+// suffix(role); a reply starts right after the assistant prefix and ends at
+// the first stop string (which stays in the cache, as the model wrote it) or
+// at end of text (then the suffix is added). The default suits models
+// trained on plain text, such as the bundled ones, one line a turn:
+//   system:    "{content}\n\n"
+//   user:      "User: {content}\n"
+//   assistant: "Assistant:{content}\n" (replies begin with a space), stopping at "\n"
+struct ChatTemplate {
+  std::string system_prefix, system_suffix = "\n\n";
+  std::string user_prefix = "User: ", user_suffix = "\n";
+  std::string assistant_prefix = "Assistant:", assistant_suffix = "\n";
+  std::vector<std::string> stop = {"\n"};
+
+  // Throws Error on a role other than system, user or assistant.
+  std::string format(const ChatMessage& m) const;
+};
+
+struct ChatOptions {
+  SessionOptions session;    // context, KV policy and budgets
+  GenerateOptions generate;  // sampling and max_tokens per reply; the template's stop strings are added
+  std::string system;        // an optional system message, kept through context shifts
+  ChatTemplate chat_template;
+};
+
+// A conversation on one Session. send() appends only the new turn's tokens
+// to the live cache. Under a selective KV budget the cache stays the same
+// size however long the conversation; the positions of GPT-2's learned
+// position table do not, so when a turn would not fit in n_ctx the chat
+// shifts: it starts the cache again from the system message and the most
+// recent turns that fit in half the context (encoded anew) and goes on;
+// shifts() counts these.
+class Chat {
+ public:
+  Chat(std::shared_ptr<const Model> model, Tokenizer tokenizer, ChatOptions options = {});
+
+  // Adds a user turn, generates the assistant's reply (streamed to on_token)
+  // and adds it to the conversation. Throws Error when the user turn alone
+  // does not fit the context; the conversation is then unchanged.
+  GenerateResult send(std::string_view user_text, const TokenCallback& on_token = {});
+
+  const std::vector<ChatMessage>& messages() const { return messages_; }
+  Session& session() { return session_; }
+  const Session& session() const { return session_; }
+  int shifts() const { return shifts_; }
+  // Forgets the conversation but the system message.
+  void reset();
+  // Every token appended to the cache since it last started (for tests and tools).
+  const std::vector<int32_t>& cache_tokens() const { return cache_tokens_; }
+
+ private:
+  std::vector<int32_t> encode(const std::string& text) const;
+  void restart(std::size_t first_message);  // re-encodes messages_[first_message...] after BOS and the system
+  void append(const std::vector<int32_t>& ids);
+
+  std::shared_ptr<const Model> model_;
+  Tokenizer tokenizer_;
+  ChatOptions options_;
+  Session session_;
+  std::vector<ChatMessage> messages_;  // the conversation (system excluded)
+  std::vector<int32_t> cache_tokens_;
+  int shifts_ = 0;
+};
+
+}  // namespace selattn

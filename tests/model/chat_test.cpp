@@ -1,0 +1,102 @@
+// Chat: turns append only their own tokens, and the cache they build equals
+// the whole transcript fed at once; a long conversation under a KV budget
+// keeps its memory flat and shifts when positions run out; bad input is a
+// clean error that leaves the conversation as it was.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/golden.h"
+#include "selattn/selattn.h"
+
+namespace selattn::test {
+namespace {
+
+ChatOptions small_chat(int budget, int max_tokens) {
+  ChatOptions o;
+  o.system = "A keeper of lights answers.";
+  o.generate.max_tokens = max_tokens;
+  o.generate.sampling.temperature = 0.0f;
+  o.generate.ignore_eos = true;
+  if (budget > 0) {
+    o.session.kv.policy = KvPolicy::kSelective;
+    o.session.kv.budgets = {budget};
+  }
+  return o;
+}
+
+TEST(Chat, TurnsBuildTheSameCacheAsTheWholeTranscriptAtOnce) {
+  auto model = Model::load(model_dir("tiny-tok"));
+  const Tokenizer tok = Tokenizer::load(model_dir("tiny-tok"));
+  Chat chat(model, tok, small_chat(16, 8));
+  int replies = 0;
+  for (const char* text : {"Where is the light?", "And the sea?", "Good night."}) {
+    std::string streamed;
+    const GenerateResult r = chat.send(text, [&](std::string_view p) {
+      streamed += p;
+      return true;
+    });
+    EXPECT_EQ(streamed, r.text);
+    replies += r.tokens.empty() ? 0 : 1;
+  }
+  EXPECT_EQ(replies, 3);
+  ASSERT_EQ(chat.messages().size(), 6u);
+  EXPECT_EQ(chat.messages()[0].role, "user");
+  EXPECT_EQ(chat.messages()[1].role, "assistant");
+  EXPECT_EQ(chat.shifts(), 0);
+
+  // The same tokens in one append: the same cache, bit for bit.
+  Session whole(model, small_chat(16, 8).session);
+  whole.append(chat.cache_tokens());
+  const Session& s = chat.session();
+  ASSERT_EQ(whole.n_past(), s.n_past());
+  const auto a = whole.logits(), b = s.logits();
+  EXPECT_EQ(std::vector<float>(a.begin(), a.end()), std::vector<float>(b.begin(), b.end()));
+  for (int l = 0; l < model->config().n_layer; ++l) {
+    EXPECT_EQ(whole.kv_evicted(l), s.kv_evicted(l)) << "layer " << l;
+    for (int32_t p = 0; p < s.n_past(); ++p) {
+      const float fa = whole.kv_selection_score(l, p), fb = s.kv_selection_score(l, p);
+      EXPECT_TRUE(fa == fb || (std::isnan(fa) && std::isnan(fb))) << "layer " << l << " position " << p;
+    }
+  }
+}
+
+TEST(Chat, ALongConversationUnderABudgetKeepsItsMemoryFlat) {
+  auto model = Model::load(model_dir("tiny-tok"));
+  const Tokenizer tok = Tokenizer::load(model_dir("tiny-tok"));
+  Chat chat(model, tok, small_chat(16, 6));
+  std::size_t first_bytes = 0, max_bytes = 0;
+  for (int turn = 0; turn < 200; ++turn) {
+    chat.send("Turn " + std::to_string(turn) + ": what now?");
+    const KvStats st = chat.session().kv_stats();
+    for (const auto& l : st.layers) ASSERT_LE(l.live, 16);
+    if (turn == 5) first_bytes = st.kv_bytes;
+    if (turn >= 5) max_bytes = std::max(max_bytes, st.kv_bytes);
+  }
+  EXPECT_GT(chat.shifts(), 0);  // 200 turns do not fit 256 positions
+  EXPECT_EQ(max_bytes, first_bytes);
+  EXPECT_LE(chat.session().n_past(), chat.session().n_ctx());
+}
+
+TEST(Chat, BadInputLeavesTheConversationAsItWas) {
+  auto model = Model::load(model_dir("tiny-tok"));
+  const Tokenizer tok = Tokenizer::load(model_dir("tiny-tok"));
+  Chat chat(model, tok, small_chat(0, 4));
+  chat.send("Hello.");
+  const auto before = chat.messages();
+  const int n_past = chat.session().n_past();
+  std::string huge;
+  for (int i = 0; i < 400; ++i) huge += " light";
+  EXPECT_THROW(chat.send(huge), Error);
+  EXPECT_EQ(chat.messages().size(), before.size());
+  EXPECT_EQ(chat.session().n_past(), n_past);
+  EXPECT_THROW(chat.send(std::string("\xC3\x28")), Error);  // invalid UTF-8
+  EXPECT_EQ(chat.session().n_past(), n_past);
+  EXPECT_THROW(ChatTemplate{}.format({"narrator", "x"}), Error);
+  chat.reset();
+  EXPECT_TRUE(chat.messages().empty());
+  EXPECT_GT(chat.session().n_past(), 1);  // BOS and the system message remain
+}
+
+}  // namespace
+}  // namespace selattn::test
