@@ -65,7 +65,13 @@ class Chat {
   int shifts() const { return shifts_; }
   // Forgets the conversation but the system message.
   void reset();
-  // Every token appended to the cache since it last started (for tests and tools).
+  // The conversation to a file (the session, Session::save) and its turns to
+  // path + ".turns"; load() reads both back (the model must be the same).
+  // Throws Error naming the file; a failed load leaves the chat as it was.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+  // Every token appended to the cache since it last started (for tests and
+  // tools; empty after load()).
   const std::vector<int32_t>& cache_tokens() const { return cache_tokens_; }
 
  private:

@@ -1,6 +1,9 @@
 // Chat: turns on one live session, with a context shift when positions run out.
 #include "selattn/chat.h"
 
+#include <fstream>
+
+#include "core/binary_io.h"
 #include "core/check.h"
 
 namespace selattn {
@@ -47,6 +50,46 @@ void Chat::restart(std::size_t first_message) {
 void Chat::reset() {
   messages_.clear();
   restart(0);
+}
+
+void Chat::save(const std::string& path) const {
+  session_.save(path);
+  const std::string turns = path + ".turns";
+  std::ofstream f(turns, std::ios::binary | std::ios::trunc);
+  check(f.good(), turns, ": cannot write");
+  BinaryWriter out(f);
+  out.value<uint64_t>(messages_.size());
+  for (const auto& m : messages_) {
+    out.string(m.role);
+    out.string(m.content);
+  }
+  const uint64_t sum = out.checksum();
+  out.value(sum);
+  f.flush();
+  check(f.good(), turns, ": write failed");
+}
+
+void Chat::load(const std::string& path) {
+  Session loaded = Session::load(model_, path);
+  const std::string turns = path + ".turns";
+  std::ifstream f(turns, std::ios::binary);
+  check(f.good(), turns, ": cannot open the chat's turns (saved beside the session)");
+  BinaryReader in(f, turns);
+  const auto n = in.value<uint64_t>("turn count");
+  check(n <= static_cast<uint64_t>(loaded.n_ctx()), turns, ": ", n, " turns, more than the context could hold");
+  std::vector<ChatMessage> messages;
+  for (uint64_t i = 0; i < n; ++i) {
+    ChatMessage m;
+    m.role = in.string("role", 64);
+    m.content = in.string("content", 1 << 24);
+    options_.chat_template.format(m);  // checks the role
+    messages.push_back(std::move(m));
+  }
+  const uint64_t computed = in.checksum();
+  check(in.value<uint64_t>("checksum") == computed, turns, ": checksum mismatch: the file is corrupt");
+  session_ = std::move(loaded);
+  messages_ = std::move(messages);
+  cache_tokens_.clear();
 }
 
 GenerateResult Chat::send(std::string_view user_text, const TokenCallback& on_token) {

@@ -12,6 +12,7 @@ using Runner = std::function<int()>;
 
 Runner add_bench(CLI::App& app);
 Runner add_calibrate(CLI::App& app);
+Runner add_chat(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_inspect(CLI::App& app);
 Runner add_memory(CLI::App& app);

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     commands.emplace_back(app.get_subcommands({})[before], std::move(runner));
   };
   add(selattn::cli::add_generate);
+  add(selattn::cli::add_chat);
   add(selattn::cli::add_perplexity);
   add(selattn::cli::add_tokenize);
   add(selattn::cli::add_calibrate);
