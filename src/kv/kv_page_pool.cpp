@@ -15,29 +15,65 @@ KvPagePool::KvPagePool(int page_size, int n_embd, KvType type, std::size_t limit
         " bytes is smaller than one page (", page_bytes(), " bytes)");
 }
 
-uint8_t* KvPagePool::kv_page_alloc() {
+void KvPagePool::kv_reserve(std::size_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
+  const std::size_t want = reserved_ + unreserved_in_use_ + n;
+  check(limit_bytes_ == 0 || want * page_bytes() <= limit_bytes_, "KV memory limit reached: a session's budgets need ",
+        n, " pages of ", page_bytes(), " bytes, but only ",
+        limit_bytes_ / page_bytes() - std::min(limit_bytes_ / page_bytes(), reserved_ + unreserved_in_use_),
+        " of the limit's ", limit_bytes_ / page_bytes(),
+        " are not reserved or in use; raise the limit, lower the budgets, or close sessions");
+  reserved_ += n;
+}
+
+void KvPagePool::kv_unreserve(std::size_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reserved_ -= std::min(n, reserved_);
+}
+
+uint8_t* KvPagePool::kv_page_alloc(bool reserved) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (reserved && reserved_in_use_ < reserved_) {
+    ++reserved_in_use_;
+  } else {
+    const std::size_t want = reserved_ + unreserved_in_use_ + 1;
+    check(limit_bytes_ == 0 || want * page_bytes() <= limit_bytes_, "KV memory limit reached: ", want, " pages of ",
+          page_bytes(), " bytes would exceed the limit of ", limit_bytes_, " bytes (", reserved_,
+          " reserved by sessions with budgets, ", unreserved_in_use_,
+          " in use without); raise the limit, lower the budgets, or close sessions");
+    ++unreserved_in_use_;
+  }
   if (!free_.empty()) {
     uint8_t* p = free_.back();
     free_.pop_back();
     return p;
   }
-  const std::size_t in_use = pages_.size() + 1;
-  check(limit_bytes_ == 0 || in_use * page_bytes() <= limit_bytes_, "KV memory limit reached: ", in_use, " pages of ",
-        page_bytes(), " bytes would exceed the limit of ", limit_bytes_, " bytes (", pages_.size(),
-        " pages in use by all sessions); raise the limit, lower the budgets, or close sessions");
-  pages_.push_back(std::make_unique<uint8_t[]>(page_bytes_));  // zeroed: no stale NaN in a fresh page
+  try {
+    pages_.push_back(std::make_unique<uint8_t[]>(page_bytes_));  // zeroed: no stale NaN in a fresh page
+  } catch (...) {
+    if (reserved && reserved_in_use_ > 0) {
+      --reserved_in_use_;
+    } else {
+      --unreserved_in_use_;
+    }
+    throw;
+  }
   return pages_.back().get();
 }
 
-void KvPagePool::kv_page_free(uint8_t* page) {
+void KvPagePool::kv_page_free(uint8_t* page, bool reserved) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (reserved && reserved_in_use_ > 0) {
+    --reserved_in_use_;
+  } else if (unreserved_in_use_ > 0) {
+    --unreserved_in_use_;
+  }
   free_.push_back(page);
 }
 
 std::size_t KvPagePool::pages_in_use() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return pages_.size() - free_.size();
+  return reserved_in_use_ + unreserved_in_use_;
 }
 
 }  // namespace selattn

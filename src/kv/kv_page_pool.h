@@ -21,10 +21,19 @@ class KvPagePool {
   // limit_bytes: most bytes of pages in use at once; 0 = no limit.
   KvPagePool(int page_size, int n_embd, KvType type, std::size_t limit_bytes);
 
-  // A page, reused from the free list or newly allocated. Throws Error naming
-  // the limit when it would be exceeded.
-  uint8_t* kv_page_alloc();
-  void kv_page_free(uint8_t* page);
+  // Promises n pages to a session's layers with budgets (DESIGN: a layer at
+  // budget B never holds more than ceil((B + 1) / page_size) pages), so they
+  // can never run out halfway through a reply. Throws Error naming the limit
+  // when the promise does not fit beside what is reserved and in use.
+  void kv_reserve(std::size_t n);
+  void kv_unreserve(std::size_t n);
+
+  // A page, reused from the free list or newly allocated. `reserved`: the
+  // page comes out of a reservation (no limit check); otherwise it counts
+  // against the limit beside every reservation, and Error names the limit
+  // when it would be exceeded.
+  uint8_t* kv_page_alloc(bool reserved);
+  void kv_page_free(uint8_t* page, bool reserved);
 
   int page_size() const { return page_size_; }
   KvType type() const { return type_; }
@@ -40,6 +49,9 @@ class KvPagePool {
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<uint8_t[]>> pages_;  // every page ever allocated
   std::vector<uint8_t*> free_;
+  std::size_t reserved_ = 0;           // pages promised to budgeted layers
+  std::size_t reserved_in_use_ = 0;    // of them, held now
+  std::size_t unreserved_in_use_ = 0;  // held by layers without a budget
 };
 
 }  // namespace selattn

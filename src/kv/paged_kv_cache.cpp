@@ -49,9 +49,22 @@ PagedKvCache::PagedKvCache(KvPagePool& pool, const PagedKvCacheConfig& c)
     L.attention.assign(slots, 0.0f);
     L.evicted.reserve(c.n_ctx);
   }
+  // A layer at budget B holds at most ceil((B + 1) / page) pages (a new page
+  // is taken only when every held one is full); promise them now, so this
+  // session never meets the pool's limit halfway through a reply.
+  std::size_t reserve = 0;
+  for (const Layer& L : layers_) {
+    if (L.budget > 0)
+      reserve += static_cast<std::size_t>((std::min(L.budget, n_ctx_) + 1 + page_size_ - 1) / page_size_);
+  }
+  pool_.kv_reserve(reserve);
+  reserved_pages_ = reserve;
 }
 
-PagedKvCache::~PagedKvCache() { reset(); }
+PagedKvCache::~PagedKvCache() {
+  reset();
+  pool_.kv_unreserve(reserved_pages_);
+}
 
 int PagedKvCache::take_slot(Layer& L) {
   for (int p = 0; p < L.page_end; ++p) {
@@ -62,7 +75,7 @@ int PagedKvCache::take_slot(Layer& L) {
   }
   for (int p = 0; p < max_pages_; ++p) {
     if (L.pages[p] != nullptr) continue;
-    L.pages[p] = pool_.kv_page_alloc();
+    L.pages[p] = pool_.kv_page_alloc(L.budget > 0);
     L.page_views[p] =
         KvPage{L.pages[p], L.pages[p] + static_cast<std::size_t>(page_size_) * n_embd_ * kv_type_size(pool_.type())};
     L.pages_held++;
@@ -105,7 +118,7 @@ void PagedKvCache::free_slot(Layer& L, int slot) {
   L.attention[slot] = 0.0f;
   L.live--;
   if (--L.page_live[p] == 0) {  // an empty page goes back at once
-    pool_.kv_page_free(L.pages[p]);
+    pool_.kv_page_free(L.pages[p], L.budget > 0);
     L.pages[p] = nullptr;
     L.page_views[p] = KvPage{};
     L.pages_held--;
@@ -201,7 +214,7 @@ void PagedKvCache::commit(int T) { n_past_ += T; }
 void PagedKvCache::reset() {
   for (Layer& L : layers_) {
     for (int p = 0; p < max_pages_; ++p) {
-      if (L.pages[p] != nullptr) pool_.kv_page_free(L.pages[p]);
+      if (L.pages[p] != nullptr) pool_.kv_page_free(L.pages[p], L.budget > 0);
       L.pages[p] = nullptr;
       L.page_views[p] = KvPage{};
       L.page_live[p] = 0;
@@ -272,7 +285,7 @@ void PagedKvCache::load(BinaryReader& in) {
             max_pages_, " possible");
       for (int p = 0; p < page_end; ++p) {
         if (in.value<uint8_t>("page flag") == 0) continue;
-        L.pages[p] = pool_.kv_page_alloc();
+        L.pages[p] = pool_.kv_page_alloc(L.budget > 0);
         L.page_views[p] = KvPage{L.pages[p], L.pages[p] + P * n_embd_ * kv_type_size(pool_.type())};
         L.pages_held++;
         L.page_end = p + 1;

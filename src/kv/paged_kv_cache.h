@@ -92,6 +92,7 @@ class PagedKvCache final : public KvCache {
   int selection_head_;
   int n_past_ = 0;
   std::vector<Layer> layers_;
+  std::size_t reserved_pages_ = 0;  // promised by the pool to the layers with budgets
   std::vector<uint16_t> half_row_;  // (C) a K row in f16 before it is spread over channels
 };
 

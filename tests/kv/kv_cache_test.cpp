@@ -2,6 +2,7 @@
 // session-level KV options.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <random>
 
 #include "api/model_impl.h"
@@ -14,6 +15,11 @@ namespace selattn::test {
 namespace {
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+void budgets_of(SessionOptions& o, int budget) {
+  o.kv.policy = KvPolicy::kSelective;
+  o.kv.budgets = {budget};
+}
 
 TEST(KvCacheProperties, RandomBudgetsPageSizesAndPolicies) {
   std::mt19937 rng(2024);
@@ -118,6 +124,37 @@ TEST(KvPool, MemoryLimitIsACleanErrorAndSessionsRecover) {
   EXPECT_EQ(b.n_past(), 16);
   EXPECT_THROW(Model::load(model_dir("tiny-a-f32"), ModelOptions{0, 16, 100}), Error);  // below one page
   EXPECT_THROW(Model::load(model_dir("tiny-a-f32"), ModelOptions{0, 0, 0}), Error);
+}
+
+TEST(KvPool, SessionsWithBudgetsReserveTheirPagesAtCreation) {
+  // tiny-a: 2 layers, pages of 16 slots (8 KiB); a limit of 6 pages.
+  ModelOptions mo;
+  mo.kv_page_size = 16;
+  mo.kv_memory_limit = 6 * 8192;
+  auto model = Model::load(model_dir("tiny-a-f32"), mo);
+  SessionOptions budgeted;
+  budgets_of(budgeted, 20);  // ceil(21 / 16) = 2 pages a layer: 4 reserved
+  std::optional<Session> a(std::in_place, model, budgeted);
+  EXPECT_EQ(model->impl().kv_pool->pages_in_use(), 0u);  // promised, not yet held
+  // A session without a budget grows into what is left (2 pages) and no further.
+  Session b(model);
+  std::vector<int32_t> chunk(16, 5);
+  b.append(chunk);
+  EXPECT_THROW(b.append(chunk), Error);
+  // The budgeted session never meets the limit: it holds what it reserved, however long.
+  for (int i = 0; i < 6; ++i) a->append(chunk);
+  EXPECT_EQ(a->n_past(), 96);
+  // A new budgeted session that cannot have its pages is refused when it is made.
+  try {
+    Session c(model, budgeted);
+    FAIL() << "expected the reservation to be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("budgets need 4 pages"), std::string::npos) << e.what();
+  }
+  a.reset();  // its reservation goes back with it
+  Session c(model, budgeted);
+  for (int i = 0; i < 6; ++i) c.append(chunk);
+  EXPECT_EQ(c.n_past(), 96);
 }
 
 TEST(KvPool, EveryPageReturnsWhenSessionsClose) {
