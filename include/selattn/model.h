@@ -70,6 +70,9 @@ class Model {
   const ModelConfig& config() const;
   const ModelInfo& info() const;
 
+  // Internal: the library's own sources reach the weights and the page pool
+  // through this; Impl is not defined in any public header and is not part
+  // of the API.
   struct Impl;
   const Impl& impl() const { return *impl_; }
 

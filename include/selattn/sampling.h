@@ -28,6 +28,8 @@ struct SamplerParams {
 // Throws Error naming the parameter when one is out of range.
 void validate_sampler_params(const SamplerParams& params);
 
+// One Sampler serves one stream on one thread at a time (it keeps the
+// history and the random state); give each session its own.
 class Sampler {
  public:
   // Called on a copy of the logits before anything else; may change any entry

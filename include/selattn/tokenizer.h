@@ -74,6 +74,8 @@ class Tokenizer {
   // Words whose merges are remembered; the cache is emptied when it is full.
   static constexpr std::size_t kCacheCapacity = 1 << 16;
 
+  // Internal: for the library's own sources; Impl is not defined in any
+  // public header and is not part of the API.
   struct Impl;
   const Impl& impl() const { return *impl_; }
 
