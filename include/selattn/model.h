@@ -119,6 +119,15 @@ class Session {
   // it is not live. Tracked for selective models and the selective policy.
   float kv_selection_score(int layer, int32_t pos) const;
   void reset();
+  // Takes back the last n_tokens, as if they had never been appended (the
+  // logits are those of the token now last). Exact, so only possible while
+  // nothing was evicted and no score accumulated: a model without selective
+  // attention under policy none or streaming before its first eviction.
+  // Otherwise an Error says so (fork() before generating keeps a copy to
+  // return to); the session is then unchanged.
+  void rewind(int n_tokens);
+  // Every token appended since the last reset, in order.
+  const std::vector<int32_t>& tokens() const;
 
   // Appends the prompt, then samples up to options.max_tokens tokens, one
   // forward pass each, and streams their text to on_token (when set). The

@@ -54,32 +54,34 @@ Session::Impl::Impl(std::shared_ptr<const Model> m, const SessionOptions& o)
       act(model->config(), std::min(o.n_batch, o.n_ctx), cache.max_slots(), cache.selection_head() >= 0),
       last_logits(model->config().vocab_size) {}
 
-void Session::Impl::validate(std::span<const int32_t> tokens) const {
+void Session::Impl::validate(std::span<const int32_t> ids) const {
   const ModelConfig& c = model->config();
-  check(!tokens.empty(), "append: expected at least one token, found none");
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    check(tokens[i] >= 0 && tokens[i] < c.vocab_size, "append: token ", i, " is ", tokens[i],
-          ": expected an id in [0, ", c.vocab_size, ")");
+  check(!ids.empty(), "append: expected at least one token, found none");
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    check(ids[i] >= 0 && ids[i] < c.vocab_size, "append: token ", i, " is ", ids[i], ": expected an id in [0, ",
+          c.vocab_size, ")");
   }
-  const int64_t total = static_cast<int64_t>(cache.n_past()) + static_cast<int64_t>(tokens.size());
-  check(total <= cache.n_ctx(), "append: ", tokens.size(), " tokens after ", cache.n_past(),
+  const int64_t total = static_cast<int64_t>(cache.n_past()) + static_cast<int64_t>(ids.size());
+  check(total <= cache.n_ctx(), "append: ", ids.size(), " tokens after ", cache.n_past(),
         " would exceed the context of ", cache.n_ctx(), " positions");
 }
 
-void Session::Impl::run(std::span<const int32_t> tokens, float* all) {
-  validate(tokens);
+void Session::Impl::run(std::span<const int32_t> ids, float* all) {
+  validate(ids);
   const Model::Impl& m = model->impl();
   const int V = m.config.vocab_size;
   try {
-    for (std::size_t done = 0; done < tokens.size();) {
-      const int T = static_cast<int>(std::min<std::size_t>(act.max_tokens, tokens.size() - done));
-      const bool last_chunk = done + T == tokens.size();
+    for (std::size_t done = 0; done < ids.size();) {
+      const int T = static_cast<int>(std::min<std::size_t>(act.max_tokens, ids.size() - done));
+      const bool last_chunk = done + T == ids.size();
       float* out = all != nullptr ? all + done * V : last_logits.data();
-      gpt2_forward(*m.backend, m.config, m.weights, cache, act, tokens.data() + done, T, all != nullptr, out);
+      gpt2_forward(*m.backend, m.config, m.weights, cache, act, ids.data() + done, T, all != nullptr, out);
       if (all != nullptr && last_chunk) {
         std::copy(out + static_cast<std::size_t>(T - 1) * V, out + static_cast<std::size_t>(T) * V,
                   last_logits.begin());
       }
+      tokens.insert(tokens.end(), ids.begin() + static_cast<std::ptrdiff_t>(done),
+                    ids.begin() + static_cast<std::ptrdiff_t>(done + T));
       done += T;
     }
   } catch (...) {
@@ -88,6 +90,7 @@ void Session::Impl::run(std::span<const int32_t> tokens, float* all) {
     // may have been evicted. Start clean.
     cache.reset();
     has_logits = false;
+    tokens.clear();
     throw;
   }
   has_logits = true;
@@ -158,8 +161,32 @@ float Session::kv_selection_score(int layer, int32_t pos) const {
   return impl().cache.f_of(layer, pos);
 }
 
+const std::vector<int32_t>& Session::tokens() const { return impl().tokens; }
+
+void Session::rewind(int n_tokens) {
+  Impl& s = impl();
+  check(n_tokens >= 0 && n_tokens <= s.cache.n_past(), "rewind: expected 0..", s.cache.n_past(), " tokens, found ",
+        n_tokens);
+  if (n_tokens == 0) return;
+  check(s.cache.can_truncate(), "rewind: this session ",
+        s.cache.selection_head() >= 0 ? "tracks selection scores (f), which later tokens have already added to"
+                                      : "has evicted tokens or accumulated attention",
+        ", so its earlier state cannot be recovered; fork() the session before generating to keep a copy to "
+        "return to");
+  check(static_cast<int>(s.tokens.size()) == s.cache.n_past(),
+        "rewind: this session does not know its tokens (it was loaded from a file saved without them)");
+  const int keep = s.cache.n_past() - n_tokens;
+  // Drop one more and run the last kept token again: its logits come back.
+  const int32_t last = keep > 0 ? s.tokens[keep - 1] : -1;
+  s.cache.truncate(std::max(0, keep - 1));
+  s.tokens.resize(std::max(0, keep - 1));
+  s.has_logits = false;
+  if (last >= 0) s.run(std::span<const int32_t>(&last, 1), nullptr);
+}
+
 void Session::reset() {
   impl().cache.reset();
+  impl().tokens.clear();
   impl().has_logits = false;
 }
 const Model& Session::model() const { return *impl().model; }

@@ -21,6 +21,7 @@ struct Session::Impl {
   PagedKvCache cache;
   Gpt2Activations act;
   std::vector<float> last_logits;  // (V)
+  std::vector<int32_t> tokens;     // every token appended since the last reset, in order
   bool has_logits = false;
 
   // generate() in progress, and a cancel() asked for by another thread.
@@ -29,10 +30,10 @@ struct Session::Impl {
 
   // Throws Error on an empty list, an id outside the vocabulary, or a
   // context overflow; nothing is changed then.
-  void validate(std::span<const int32_t> tokens) const;
+  void validate(std::span<const int32_t> ids) const;
   // Runs tokens in chunks of act.max_tokens; writes every row of logits into
   // `all` when given.
-  void run(std::span<const int32_t> tokens, float* all);
+  void run(std::span<const int32_t> ids, float* all);
 };
 
 }  // namespace selattn

@@ -5,7 +5,7 @@
 //     and a fingerprint of its weights (FNV-1a of a few embedding rows and the
 //     final layernorm)
 //   the session options: n_ctx, n_batch, policy, recent, sinks, budgets
-//   the last logits (when there are some)
+//   the last logits (when there are some), the tokens appended
 //   the cache (PagedKvCache::save)
 //   an FNV-1a checksum of everything before it
 #include <cstdio>
@@ -83,7 +83,7 @@ void check_model(BinaryReader& in, const Model& model) {
 }
 
 void write_session(BinaryWriter& out, const Model& model, const SessionOptions& o, const std::vector<float>& logits,
-                   bool has_logits, const PagedKvCache& cache) {
+                   bool has_logits, const std::vector<int32_t>& tokens, const PagedKvCache& cache) {
   out.bytes(kMagic, sizeof kMagic);
   out.value(kVersion);
   write_model(out, model);
@@ -96,6 +96,7 @@ void write_session(BinaryWriter& out, const Model& model, const SessionOptions& 
   out.array(budgets);
   out.value<uint8_t>(has_logits ? 1 : 0);
   if (has_logits) out.bytes(logits.data(), logits.size() * sizeof(float));
+  out.array(tokens);
   cache.save(out);
   const uint64_t sum = out.checksum();
   out.value(sum);
@@ -123,7 +124,14 @@ Session read_session(std::shared_ptr<const Model> model, std::istream& is, const
   auto& impl = SessionIo::impl(s);
   const bool has_logits = in.value<uint8_t>("logits flag") != 0;
   if (has_logits) in.bytes(impl.last_logits.data(), impl.last_logits.size() * sizeof(float), "logits");
+  std::vector<int32_t> tokens =
+      in.array<int32_t>("tokens", static_cast<uint64_t>(o.n_ctx > 0 ? o.n_ctx : model->config().n_positions));
+  for (int32_t t : tokens)
+    check(t >= 0 && t < model->config().vocab_size, where, ": a saved token id ", t, " is outside the vocabulary");
   impl.cache.load(in);
+  check(static_cast<int>(tokens.size()) == impl.cache.n_past(), where, ": ", tokens.size(), " tokens saved for ",
+        impl.cache.n_past(), " positions");
+  impl.tokens = std::move(tokens);
   const uint64_t computed = in.checksum();
   const auto stored = in.value<uint64_t>("checksum");
   check(stored == computed, where, ": checksum mismatch: the file is corrupt");
@@ -142,7 +150,7 @@ void Session::save(const std::string& path) const {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     check(f.good(), path, ": cannot write (", std::strerror(errno), ")");
     BinaryWriter out(f);
-    write_session(out, *s.model, s.options, s.last_logits, s.has_logits, s.cache);
+    write_session(out, *s.model, s.options, s.last_logits, s.has_logits, s.tokens, s.cache);
     f.flush();
     if (!f.good()) {
       std::remove(tmp.c_str());
@@ -168,7 +176,7 @@ Session Session::fork() const {
   const Impl& s = impl();
   std::stringstream buf(std::ios::in | std::ios::out | std::ios::binary);
   BinaryWriter out(buf);
-  write_session(out, *s.model, s.options, s.last_logits, s.has_logits, s.cache);
+  write_session(out, *s.model, s.options, s.last_logits, s.has_logits, s.tokens, s.cache);
   return read_session(s.model, buf, "fork");
 }
 

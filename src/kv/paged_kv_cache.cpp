@@ -236,6 +236,25 @@ float PagedKvCache::f_of(int layer, int32_t pos) const {
   return std::numeric_limits<float>::quiet_NaN();
 }
 
+bool PagedKvCache::can_truncate() const {
+  if (track_f_ || policy_ == KvPolicy::kH2O) return false;
+  for (const Layer& L : layers_) {
+    if (!L.evicted.empty()) return false;
+  }
+  return true;
+}
+
+void PagedKvCache::truncate(int n_past) {
+  check(can_truncate(), "KV cache: tokens cannot be taken back once scores accumulated or tokens were evicted");
+  check(n_past >= 0 && n_past <= n_past_, "KV cache: cannot truncate to ", n_past, " of ", n_past_, " positions");
+  for (Layer& L : layers_) {
+    for (int s = 0; s < L.active_slots(page_size_); ++s) {
+      if (L.pos[s] >= n_past) free_slot(L, s);
+    }
+  }
+  n_past_ = n_past;
+}
+
 void PagedKvCache::save(BinaryWriter& out) const {
   out.value<int32_t>(n_layer());
   out.value<int32_t>(n_embd_);

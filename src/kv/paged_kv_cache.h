@@ -60,6 +60,11 @@ class PagedKvCache final : public KvCache {
   // the same shape (layers, width, context, page size and type, budgets) and
   // checks every count and position; on any error the cache is left empty.
   void save(BinaryWriter& out) const;
+  // Whether the last tokens can be taken back exactly: nothing was evicted
+  // and no slot holds a score that later tokens added to (f, attention sums).
+  bool can_truncate() const;
+  // Drops every token at position >= n_past (can_truncate() must hold).
+  void truncate(int n_past);
   void load(BinaryReader& in);
 
  private:

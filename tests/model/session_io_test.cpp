@@ -137,5 +137,37 @@ TEST(SessionIo, ALoadThatDoesNotFitTheMemoryLimitGivesItsPagesBack) {
   EXPECT_EQ(limited->impl().kv_pool->pages_in_use(), 0u);
 }
 
+TEST(SessionRewind, TakesTokensBackExactlyWhereNothingAccumulated) {
+  auto model = Model::load(model_dir("tiny-a-f32"));  // no selective attention, policy none
+  const auto t = read_golden(model_dir("tiny-a-f32.golden")).at("tokens").i32;
+  Session a(model), b(model);
+  a.append(t);
+  b.append(std::span<const int32_t>(t).first(t.size() - 5));
+  a.rewind(5);
+  EXPECT_EQ(a.n_past(), b.n_past());
+  EXPECT_EQ(a.tokens(), b.tokens());
+  const auto la = a.logits(), lb = b.logits();
+  EXPECT_EQ(std::vector<float>(la.begin(), la.end()), std::vector<float>(lb.begin(), lb.end()));
+  // And they go on alike.
+  const auto rest = std::span<const int32_t>(t).last(5);
+  EXPECT_EQ(continue_with(a, rest), continue_with(b, rest));
+  EXPECT_THROW(a.rewind(a.n_past() + 1), Error);
+  a.rewind(a.n_past());
+  EXPECT_EQ(a.n_past(), 0);
+}
+
+TEST(SessionRewind, IsACleanErrorOnceScoresAccumulated) {
+  auto model = Model::load(model_dir("tiny-sa"));  // selective attention: f accumulates
+  Session s(model);
+  s.append(std::span<const int32_t>(tokens()).first(10));
+  try {
+    s.rewind(2);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fork()"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.n_past(), 10);  // unchanged
+}
+
 }  // namespace
 }  // namespace selattn::test
