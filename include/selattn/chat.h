@@ -18,22 +18,35 @@ struct ChatMessage {
   std::string content;
 };
 
-// How turns become text. Each message is prefix(role) + content +
-// suffix(role); a reply starts right after the assistant prefix and ends at
-// the first stop string (which stays in the cache, as the model wrote it) or
-// at end of text (then the suffix is added). The default suits models
-// trained on plain text, such as the bundled ones, one line a turn:
+// How turns become text. Either a Jinja template (the model folder's
+// tokenizer_config.json "chat_template", rendered as Hugging Face does, with
+// messages, add_generation_prompt, bos_token and eos_token; a small subset
+// of Jinja, see README) or, without one, plain parts: each message is
+// prefix(role) + content + suffix(role) and a reply starts right after the
+// assistant prefix. The plain default suits models trained on plain text,
+// such as the bundled ones, one line a turn:
 //   system:    "{content}\n\n"
 //   user:      "User: {content}\n"
 //   assistant: "Assistant:{content}\n" (replies begin with a space), stopping at "\n"
+// A reply ends at the first stop string (which stays in the cache, as the
+// model wrote it) or at end of text; with a Jinja template, eos_token is a
+// stop string too.
 struct ChatTemplate {
   std::string system_prefix, system_suffix = "\n\n";
   std::string user_prefix = "User: ", user_suffix = "\n";
   std::string assistant_prefix = "Assistant:", assistant_suffix = "\n";
   std::vector<std::string> stop = {"\n"};
+  std::string jinja;                 // when set, used instead of the parts above
+  std::string bos_token, eos_token;  // for the Jinja template
+
+  // The model folder's chat_template when it has one, else the plain default.
+  // Throws Error on a tokenizer_config.json that cannot be read.
+  static ChatTemplate from_folder(const std::string& model_dir);
 
   // Throws Error on a role other than system, user or assistant.
   std::string format(const ChatMessage& m) const;
+  // The whole conversation as text, with the cue for a reply when asked.
+  std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
 };
 
 struct ChatOptions {
@@ -43,13 +56,14 @@ struct ChatOptions {
   ChatTemplate chat_template;
 };
 
-// A conversation on one Session. send() appends only the new turn's tokens
-// to the live cache. Under a selective KV budget the cache stays the same
+// A conversation on one Session. send() renders the conversation and
+// appends only the text past what the cache already holds. Under a selective KV budget the cache stays the same
 // size however long the conversation; the positions of GPT-2's learned
 // position table do not, so when a turn would not fit in n_ctx the chat
 // shifts: it starts the cache again from the system message and the most
-// recent turns that fit in half the context (encoded anew) and goes on;
-// shifts() counts these.
+// recent turns that fit in half the context (encoded anew) and goes on. It
+// does the same when a template renders the conversation so that it no
+// longer begins with what the cache holds. shifts() counts both.
 class Chat {
  public:
   Chat(std::shared_ptr<const Model> model, Tokenizer tokenizer, ChatOptions options = {});
@@ -75,9 +89,10 @@ class Chat {
   const std::vector<int32_t>& cache_tokens() const { return cache_tokens_; }
 
  private:
+  std::vector<ChatMessage> with_system(std::size_t first_message) const;
   std::vector<int32_t> encode(const std::string& text) const;
-  void restart(std::size_t first_message);  // re-encodes messages_[first_message...] after BOS and the system
-  void append(const std::vector<int32_t>& ids);
+  void restart(std::size_t first_message, bool add_generation_prompt);  // BOS + render(messages_[first...])
+  void append_text(const std::string& text);
 
   std::shared_ptr<const Model> model_;
   Tokenizer tokenizer_;
@@ -85,6 +100,8 @@ class Chat {
   Session session_;
   std::vector<ChatMessage> messages_;  // the conversation (system excluded)
   std::vector<int32_t> cache_tokens_;
+  std::string cache_text_;         // the text whose tokens follow BOS in the cache
+  std::size_t first_message_ = 0;  // messages_ before it were shifted out of the cache
   int shifts_ = 0;
 };
 

@@ -3,10 +3,24 @@
 
 #include <fstream>
 
+#include "api/jinja.h"
 #include "core/binary_io.h"
 #include "core/check.h"
+#include "io/chat_template_file.h"
 
 namespace selattn {
+
+ChatTemplate ChatTemplate::from_folder(const std::string& model_dir) {
+  ChatTemplate t;
+  if (const auto file = read_chat_template(model_dir)) {
+    t.jinja = file->source;
+    t.bos_token = file->bos_token;
+    t.eos_token = file->eos_token;
+    t.stop.clear();
+    if (!t.eos_token.empty()) t.stop.push_back(t.eos_token);
+  }
+  return t;
+}
 
 std::string ChatTemplate::format(const ChatMessage& m) const {
   if (m.role == "system") return system_prefix + m.content + system_suffix;
@@ -15,41 +29,72 @@ std::string ChatTemplate::format(const ChatMessage& m) const {
   fail("chat: unknown role \"", m.role, "\": expected system, user or assistant");
 }
 
+std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
+  if (jinja.empty()) {
+    std::string out;
+    for (const auto& m : messages) out += format(m);
+    if (add_generation_prompt) out += assistant_prefix;
+    return out;
+  }
+  JinjaValue list;
+  list.kind = JinjaValue::Kind::kList;
+  for (const auto& m : messages) {
+    format(m);  // checks the role
+    JinjaValue v;
+    v.kind = JinjaValue::Kind::kMap;
+    v.map["role"] = JinjaValue::string(m.role);
+    v.map["content"] = JinjaValue::string(m.content);
+    list.list.push_back(std::move(v));
+  }
+  return jinja_render(jinja, {{"messages", list},
+                              {"add_generation_prompt", JinjaValue::boolean(add_generation_prompt)},
+                              {"bos_token", JinjaValue::string(bos_token)},
+                              {"eos_token", JinjaValue::string(eos_token)}});
+}
+
 Chat::Chat(std::shared_ptr<const Model> model, Tokenizer tokenizer, ChatOptions options)
     : model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       options_(std::move(options)),
       session_(model_, options_.session) {
   for (const auto& s : options_.chat_template.stop) options_.generate.stop.push_back(s);
-  restart(0);
+  restart(0, false);
 }
 
-std::vector<int32_t> Chat::encode(const std::string& text) const { return tokenizer_.encode(text); }
+// Special tokens written by a template (such as <|im_start|>) become their ids.
+std::vector<int32_t> Chat::encode(const std::string& text) const { return tokenizer_.encode(text, true); }
 
-void Chat::append(const std::vector<int32_t>& ids) {
-  if (ids.empty()) return;
-  session_.append(ids);
-  cache_tokens_.insert(cache_tokens_.end(), ids.begin(), ids.end());
+std::vector<ChatMessage> Chat::with_system(std::size_t first_message) const {
+  std::vector<ChatMessage> all;
+  if (!options_.system.empty()) all.push_back({"system", options_.system});
+  all.insert(all.end(), messages_.begin() + static_cast<std::ptrdiff_t>(first_message), messages_.end());
+  return all;
 }
 
-void Chat::restart(std::size_t first_message) {
+void Chat::append_text(const std::string& text) {
+  const std::vector<int32_t> ids = encode(text);
+  if (!ids.empty()) {
+    session_.append(ids);
+    cache_tokens_.insert(cache_tokens_.end(), ids.begin(), ids.end());
+  }
+  cache_text_ += text;
+}
+
+void Chat::restart(std::size_t first_message, bool add_generation_prompt) {
+  const std::string text = options_.chat_template.render(with_system(first_message), add_generation_prompt);
   session_.reset();
   cache_tokens_.clear();
-  std::vector<int32_t> ids = {model_bos_id(model_->config(), tokenizer_, model_->info().path)};
-  if (!options_.system.empty()) {
-    const auto sys = encode(options_.chat_template.format({"system", options_.system}));
-    ids.insert(ids.end(), sys.begin(), sys.end());
-  }
-  for (std::size_t i = first_message; i < messages_.size(); ++i) {
-    const auto t = encode(options_.chat_template.format(messages_[i]));
-    ids.insert(ids.end(), t.begin(), t.end());
-  }
-  append(ids);
+  cache_text_.clear();
+  const int32_t bos = model_bos_id(model_->config(), tokenizer_, model_->info().path);
+  session_.append(std::span<const int32_t>(&bos, 1));
+  cache_tokens_.push_back(bos);
+  first_message_ = first_message;
+  append_text(text);
 }
 
 void Chat::reset() {
   messages_.clear();
-  restart(0);
+  restart(0, false);
 }
 
 void Chat::save(const std::string& path) const {
@@ -58,6 +103,8 @@ void Chat::save(const std::string& path) const {
   std::ofstream f(turns, std::ios::binary | std::ios::trunc);
   check(f.good(), turns, ": cannot write");
   BinaryWriter out(f);
+  out.value<uint64_t>(first_message_);
+  out.string(cache_text_);
   out.value<uint64_t>(messages_.size());
   for (const auto& m : messages_) {
     out.string(m.role);
@@ -75,8 +122,10 @@ void Chat::load(const std::string& path) {
   std::ifstream f(turns, std::ios::binary);
   check(f.good(), turns, ": cannot open the chat's turns (saved beside the session)");
   BinaryReader in(f, turns);
+  const auto first = in.value<uint64_t>("first turn in the cache");
+  std::string text = in.string("cached text", 1 << 26);
   const auto n = in.value<uint64_t>("turn count");
-  check(n <= static_cast<uint64_t>(loaded.n_ctx()), turns, ": ", n, " turns, more than the context could hold");
+  check(n <= (1u << 20) && first <= n, turns, ": ", n, " turns (", first, " shifted out): not a chat file");
   std::vector<ChatMessage> messages;
   for (uint64_t i = 0; i < n; ++i) {
     ChatMessage m;
@@ -89,45 +138,66 @@ void Chat::load(const std::string& path) {
   check(in.value<uint64_t>("checksum") == computed, turns, ": checksum mismatch: the file is corrupt");
   session_ = std::move(loaded);
   messages_ = std::move(messages);
-  cache_tokens_.clear();
+  first_message_ = first;
+  cache_text_ = std::move(text);
+  cache_tokens_ = session_.tokens();
 }
 
 GenerateResult Chat::send(std::string_view user_text, const TokenCallback& on_token) {
   const ChatMessage user{"user", std::string(user_text)};
-  std::vector<int32_t> turn = encode(options_.chat_template.format(user));
-  const std::vector<int32_t> cue = encode(options_.chat_template.assistant_prefix);
-  turn.insert(turn.end(), cue.begin(), cue.end());
+  options_.chat_template.format(user);
+  std::vector<ChatMessage> next = messages_;
+  next.push_back(user);
+  // The rendering with this turn and the cue for a reply; what it adds past
+  // the cache's text is all that is encoded.
+  std::vector<ChatMessage> shown;
+  if (!options_.system.empty()) shown.push_back({"system", options_.system});
+  shown.insert(shown.end(), next.begin() + static_cast<std::ptrdiff_t>(first_message_), next.end());
+  const std::string full = options_.chat_template.render(shown, true);
+  const bool extends = full.compare(0, cache_text_.size(), cache_text_) == 0;
+  const std::string delta = extends ? full.substr(cache_text_.size()) : full;
   const int n_ctx = session_.n_ctx();
-  // Room for the turn and a reply of at least a few tokens.
-  const int room = static_cast<int>(turn.size()) + std::min(options_.generate.max_tokens, n_ctx / 4);
-  check(room < n_ctx / 2, "chat: the message is ", turn.size(), " tokens; a turn must fit in half the context (",
-        n_ctx / 2, " positions)");
-  if (session_.n_past() + room > n_ctx) {
-    // Shift: keep the most recent whole turns that fit in half the context.
-    std::size_t first = messages_.size();
-    int kept = 0;
+  const int reply_room = std::min(options_.generate.max_tokens, n_ctx / 4);
+  const int turn_tokens = static_cast<int>(encode(options_.chat_template.render({user}, true)).size());
+  check(turn_tokens + reply_room < n_ctx / 2, "chat: the message is ", turn_tokens,
+        " tokens; a turn must fit in half the context (", n_ctx / 2, " positions)");
+  const int delta_tokens = extends ? static_cast<int>(encode(delta).size()) : 0;
+  if (extends && session_.n_past() + delta_tokens + reply_room <= n_ctx) {
+    append_text(delta);
+    messages_ = next;
+  } else {
+    // Start the cache again from the system message and the latest whole
+    // turns that fit in half the context, this turn included.
+    std::size_t first = next.size() - 1;
     while (first > 0) {
-      const int n = static_cast<int>(encode(options_.chat_template.format(messages_[first - 1])).size());
-      if (kept + n + room > n_ctx / 2) break;
-      kept += n;
+      std::vector<ChatMessage> trial(next.begin() + static_cast<std::ptrdiff_t>(first - 1), next.end());
+      if (!options_.system.empty()) trial.insert(trial.begin(), {"system", options_.system});
+      if (static_cast<int>(encode(options_.chat_template.render(trial, true)).size()) + reply_room > n_ctx / 2) break;
       --first;
     }
-    restart(first);
-    messages_.erase(messages_.begin(), messages_.begin() + static_cast<std::ptrdiff_t>(first));
+    messages_ = next;
+    restart(first, true);
     ++shifts_;
   }
-  append(turn);
-  messages_.push_back(user);
   GenerateResult r = session_.generate(std::span<const int32_t>(), tokenizer_, options_.generate, on_token);
   cache_tokens_.insert(cache_tokens_.end(), r.tokens.begin(), r.tokens.end());
-  // The reply joins the conversation. A stop string is already in the cache
-  // (the model wrote it); otherwise the closing suffix goes in, so the next
-  // turn starts on a new line either way.
   messages_.push_back({"assistant", r.text});
-  if (r.reason != StopReason::kStopString) {
-    const auto tail = encode(options_.chat_template.assistant_suffix);
-    if (session_.n_past() + static_cast<int>(tail.size()) <= n_ctx) append(tail);
+  // The cache holds what the model wrote: the reply, then any stop string
+  // and the rest of the token it ended in. Count as cached the part of that
+  // tail the template itself writes after the reply (a newline, an end
+  // token); the rest stays in the cache unrendered, so the next turn still
+  // only appends its own text.
+  const std::string wrote = tokenizer_.decode(r.tokens);
+  const std::string before = cache_text_ + r.text;
+  const std::string rendered = options_.chat_template.render(with_system(first_message_), false);
+  // (A reply cut inside a character reads U+FFFD in r.text, the raw bytes
+  // in the cache; the rendering, which the next turn extends, has r.text.)
+  const std::string tail = wrote.compare(0, r.text.size(), r.text) == 0 ? wrote.substr(r.text.size()) : "";
+  std::size_t k = 0;
+  if (rendered.compare(0, before.size(), before) == 0) {
+    while (k < tail.size() && before.size() + k < rendered.size() && rendered[before.size() + k] == tail[k]) ++k;
   }
+  cache_text_ = before + tail.substr(0, k);
   return r;
 }
 

@@ -6,7 +6,10 @@
 
 #include <cmath>
 
+#include <filesystem>
+
 #include "common/golden.h"
+#include "common/temp_dir.h"
 #include "selattn/selattn.h"
 
 namespace selattn::test {
@@ -96,6 +99,61 @@ TEST(Chat, BadInputLeavesTheConversationAsItWas) {
   chat.reset();
   EXPECT_TRUE(chat.messages().empty());
   EXPECT_GT(chat.session().n_past(), 1);  // BOS and the system message remain
+}
+
+// tiny-tok with a tokenizer_config.json whose chat_template is ChatML-like,
+// ending turns with the tokenizer's <|endoftext|>.
+std::string folder_with_template(const TempDir& dir, const std::string& config) {
+  for (const auto& f : std::filesystem::directory_iterator(model_dir("tiny-tok"))) {
+    std::filesystem::copy_file(f.path(), dir.file(f.path().filename().string()));
+  }
+  dir.write("tokenizer_config.json", config);
+  return dir.path();
+}
+
+const char* kChatMl = R"({"eos_token": "<|endoftext|>", "chat_template":
+  "{% for message in messages %}{{ '[' + message['role'] + ']\n' + message['content'] + eos_token + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '[assistant]\n' }}{% endif %}"})";
+
+TEST(Chat, UsesTheFolderTemplateAndStillAppendsOnlyEachTurn) {
+  TempDir dir;
+  const std::string folder = folder_with_template(dir, kChatMl);
+  auto model = Model::load(folder);
+  const Tokenizer tok = Tokenizer::load(folder);
+  ChatOptions o = small_chat(0, 8);
+  o.chat_template = ChatTemplate::from_folder(folder);
+  ASSERT_FALSE(o.chat_template.jinja.empty());
+  EXPECT_EQ(o.chat_template.stop, std::vector<std::string>{"<|endoftext|>"});
+  Chat chat(model, tok, o);
+  for (const char* text : {"Where is the light?", "And the sea?", "Good night."}) chat.send(text);
+  EXPECT_EQ(chat.shifts(), 0);  // every turn extended the cache
+  Session whole(model, o.session);
+  whole.append(chat.cache_tokens());
+  const auto a = whole.logits(), b = chat.session().logits();
+  EXPECT_EQ(std::vector<float>(a.begin(), a.end()), std::vector<float>(b.begin(), b.end()));
+  // The template's text is in the cache: the system turn, rendered by it.
+  const std::string cached = tok.decode(chat.session().tokens());
+  EXPECT_NE(cached.find("[system]\nA keeper of lights answers.<|endoftext|>"), std::string::npos) << cached;
+  EXPECT_NE(cached.find("[user]\nAnd the sea?<|endoftext|>\n[assistant]\n"), std::string::npos) << cached;
+}
+
+TEST(Chat, BrokenTemplatesAreCleanErrors) {
+  {
+    TempDir dir;
+    const std::string folder = folder_with_template(dir, "{not json");
+    EXPECT_THROW(ChatTemplate::from_folder(folder), Error);
+  }
+  {
+    TempDir dir;
+    const std::string folder = folder_with_template(dir, R"({"chat_template": "{% macro x() %}{% endmacro %}"})");
+    ChatOptions o;
+    o.chat_template = ChatTemplate::from_folder(folder);
+    EXPECT_THROW(Chat(Model::load(folder), Tokenizer::load(folder), o), Error);
+  }
+  {
+    TempDir dir;  // no chat_template: the plain default
+    const std::string folder = folder_with_template(dir, R"({"eos_token": "<|endoftext|>"})");
+    EXPECT_TRUE(ChatTemplate::from_folder(folder).jinja.empty());
+  }
 }
 
 }  // namespace

@@ -64,11 +64,12 @@ int run_chat(const ChatArgs& a) {
   o.generate.max_tokens = a.n_predict;
   o.generate.sampling = sp;
   o.system = a.system;
+  o.chat_template = ChatTemplate::from_folder(dir);  // tokenizer_config.json's chat_template, else plain text
   Chat chat(model, Tokenizer::load(dir), o);
 
   std::signal(SIGINT, on_sigint);
-  std::fprintf(stderr, "selattn chat: %s, context %d, KV policy %s. %s", dir.c_str(), o.session.n_ctx,
-               kv_policy_name(kv.policy), kHelp);
+  std::fprintf(stderr, "selattn chat: %s, context %d, KV policy %s, %s template. %s", dir.c_str(), o.session.n_ctx,
+               kv_policy_name(kv.policy), o.chat_template.jinja.empty() ? "plain-text" : "the model's chat", kHelp);
   std::string line;
   for (;;) {
     std::printf("> ");
