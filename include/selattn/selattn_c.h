@@ -183,6 +183,35 @@ SELATTN_API selattn_status selattn_session_kv_stats(const selattn_session* sessi
 /* Live tokens and budget (0 = none) of one layer. */
 SELATTN_API selattn_status selattn_session_kv_layer(const selattn_session* session, int layer, int* live, int* budget);
 
+/* ---- chat --------------------------------------------------------------- */
+
+/* A conversation: each turn appends only its own tokens to the live cache
+ * (see the README's "Conversations"); under a KV budget its memory stays flat. */
+typedef struct selattn_chat selattn_chat;
+
+typedef struct selattn_chat_params {
+  const char* system;               /* optional system message (NULL: none) */
+  selattn_session_params session;   /* context, KV policy and budgets */
+  selattn_generate_params generate; /* sampling and the most tokens a reply may have */
+  int use_model_template;           /* nonzero: the folder's chat_template when it has one (1) */
+} selattn_chat_params;
+
+SELATTN_API selattn_chat_params selattn_chat_default_params(void);
+SELATTN_API selattn_status selattn_chat_create(selattn_model* model, const selattn_chat_params* params,
+                                               selattn_chat** out);
+SELATTN_API void selattn_chat_free(selattn_chat* chat);
+SELATTN_API const char* selattn_chat_error(const selattn_chat* chat);
+/* Adds the user's turn and generates the reply, streamed to callback. */
+SELATTN_API selattn_status selattn_chat_send(selattn_chat* chat, const char* text, size_t text_len,
+                                             selattn_token_callback callback, void* user_data,
+                                             selattn_generate_result* result);
+SELATTN_API void selattn_chat_cancel(selattn_chat* chat); /* any thread */
+SELATTN_API selattn_status selattn_chat_reset(selattn_chat* chat);
+SELATTN_API selattn_status selattn_chat_save(const selattn_chat* chat, const char* path);
+SELATTN_API selattn_status selattn_chat_load(selattn_chat* chat, const char* path);
+SELATTN_API int selattn_chat_n_turns(const selattn_chat* chat);
+SELATTN_API selattn_status selattn_chat_kv_stats(const selattn_chat* chat, selattn_kv_stats* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,10 +16,16 @@
 #endif
 
 struct selattn_model {
+  std::string dir;
   std::shared_ptr<const selattn::Model> model;
   std::optional<selattn::Tokenizer> tokenizer;  // when the folder has tokenizer files
   std::string tokenizer_error;                  // why not, otherwise
   std::string error;
+};
+
+struct selattn_chat {
+  std::unique_ptr<selattn::Chat> chat;
+  mutable std::string error;
 };
 
 struct selattn_session {
@@ -65,6 +71,43 @@ selattn_status invalid(std::string* handle_error, const std::string& message) {
 const selattn::Tokenizer& need_tokenizer(const std::optional<selattn::Tokenizer>& tok, const std::string& why) {
   if (!tok) throw selattn::Error("this model was loaded without a tokenizer: " + why);
   return *tok;
+}
+
+selattn::SessionOptions session_options(const selattn_session_params& p) {
+  if (p.kv_budgets == nullptr && p.n_kv_budgets > 0)
+    throw selattn::Error("kv_budgets is NULL but n_kv_budgets is not 0");
+  selattn::SessionOptions o;
+  o.n_ctx = p.n_ctx;
+  o.n_batch = p.n_batch;
+  o.kv.policy = selattn::kv_policy_from_name(p.kv_policy != nullptr ? p.kv_policy : "none");
+  o.kv.budgets.assign(p.kv_budgets, p.kv_budgets + p.n_kv_budgets);
+  o.kv.recent = p.kv_recent;
+  o.kv.sinks = p.kv_sinks;
+  return o;
+}
+
+selattn::GenerateOptions generate_options(const selattn_generate_params& p) {
+  if (p.stop == nullptr && p.n_stop > 0) throw selattn::Error("stop is NULL but n_stop is not 0");
+  selattn::GenerateOptions o;
+  o.max_tokens = p.max_tokens;
+  o.sampling.temperature = p.temperature;
+  o.sampling.top_k = p.top_k;
+  o.sampling.top_p = p.top_p;
+  o.sampling.min_p = p.min_p;
+  o.sampling.repeat_penalty = p.repeat_penalty;
+  o.sampling.repeat_last_n = p.repeat_last_n;
+  o.sampling.seed = p.seed;
+  o.ignore_eos = p.ignore_eos != 0;
+  for (size_t i = 0; i < p.n_stop; ++i) {
+    if (p.stop[i] == nullptr) throw selattn::Error("stop[" + std::to_string(i) + "] is NULL");
+    o.stop.emplace_back(p.stop[i]);
+  }
+  return o;
+}
+
+selattn::TokenCallback token_callback(selattn_token_callback callback, void* user_data) {
+  if (callback == nullptr) return {};
+  return [callback, user_data](std::string_view piece) { return callback(piece.data(), piece.size(), user_data) != 0; };
 }
 
 selattn_stop_reason to_c(selattn::StopReason r) {
@@ -126,6 +169,7 @@ selattn_status selattn_model_load(const char* dir, const selattn_model_params* p
     o.weights = selattn::weight_format_from_name(p.weights != nullptr ? p.weights : "file");
     o.kv_type = selattn::kv_type_from_name(p.kv_type != nullptr ? p.kv_type : "f32");
     auto m = std::make_unique<selattn_model>();
+    m->dir = dir;
     m->model = selattn::Model::load(dir, o);
     try {
       m->tokenizer = selattn::Tokenizer::load(dir);
@@ -204,14 +248,7 @@ selattn_status selattn_session_create(selattn_model* model, const selattn_sessio
     return invalid(&model->error, "selattn_session_create: kv_budgets is NULL but n_kv_budgets is not 0");
   }
   return guarded(&model->error, [&] {
-    const selattn_session_params p = params != nullptr ? *params : selattn_session_default_params();
-    selattn::SessionOptions o;
-    o.n_ctx = p.n_ctx;
-    o.n_batch = p.n_batch;
-    o.kv.policy = selattn::kv_policy_from_name(p.kv_policy != nullptr ? p.kv_policy : "none");
-    o.kv.budgets.assign(p.kv_budgets, p.kv_budgets + p.n_kv_budgets);
-    o.kv.recent = p.kv_recent;
-    o.kv.sinks = p.kv_sinks;
+    const selattn::SessionOptions o = session_options(params != nullptr ? *params : selattn_session_default_params());
     auto s = std::make_unique<selattn_session>();
     s->model = model->model;
     s->tokenizer = model->tokenizer;
@@ -311,26 +348,10 @@ selattn_status selattn_generate(selattn_session* session, const char* prompt, si
     return invalid(&session->error, "selattn_generate: stop is NULL but n_stop is not 0");
   }
   return guarded(&session->error, [&] {
-    const selattn_generate_params p = params != nullptr ? *params : selattn_generate_default_params();
-    selattn::GenerateOptions o;
-    o.max_tokens = p.max_tokens;
-    o.sampling.temperature = p.temperature;
-    o.sampling.top_k = p.top_k;
-    o.sampling.top_p = p.top_p;
-    o.sampling.min_p = p.min_p;
-    o.sampling.repeat_penalty = p.repeat_penalty;
-    o.sampling.repeat_last_n = p.repeat_last_n;
-    o.sampling.seed = p.seed;
-    o.ignore_eos = p.ignore_eos != 0;
-    for (size_t i = 0; i < p.n_stop; ++i) {
-      if (p.stop[i] == nullptr) throw selattn::Error("selattn_generate: stop[" + std::to_string(i) + "] is NULL");
-      o.stop.emplace_back(p.stop[i]);
-    }
+    const selattn::GenerateOptions o =
+        generate_options(params != nullptr ? *params : selattn_generate_default_params());
     const auto& tok = need_tokenizer(session->tokenizer, session->tokenizer_error);
-    selattn::TokenCallback on_token;
-    if (callback != nullptr) {
-      on_token = [&](std::string_view piece) { return callback(piece.data(), piece.size(), user_data) != 0; };
-    }
+    const selattn::TokenCallback on_token = token_callback(callback, user_data);
     const std::string_view text = prompt != nullptr ? std::string_view(prompt, prompt_len) : std::string_view();
     selattn::GenerateResult r;
     if (text.empty() && session->session->n_past() > 0) {
@@ -376,6 +397,93 @@ selattn_status selattn_session_kv_layer(const selattn_session* session, int laye
   }
   *live = st.layers[layer].live;
   *budget = st.layers[layer].budget;
+  return SELATTN_OK;
+}
+
+selattn_chat_params selattn_chat_default_params(void) {
+  selattn_chat_params p;
+  p.system = nullptr;
+  p.session = selattn_session_default_params();
+  p.generate = selattn_generate_default_params();
+  p.use_model_template = 1;
+  return p;
+}
+
+selattn_status selattn_chat_create(selattn_model* model, const selattn_chat_params* params, selattn_chat** out) {
+  if (out == nullptr) return invalid(nullptr, "selattn_chat_create: out is NULL");
+  *out = nullptr;
+  if (model == nullptr) return invalid(nullptr, "selattn_chat_create: model is NULL");
+  return guarded(&model->error, [&] {
+    const selattn_chat_params p = params != nullptr ? *params : selattn_chat_default_params();
+    selattn::ChatOptions o;
+    o.session = session_options(p.session);
+    o.generate = generate_options(p.generate);
+    if (p.system != nullptr) o.system = p.system;
+    if (p.use_model_template != 0) o.chat_template = selattn::ChatTemplate::from_folder(model->dir);
+    auto c = std::make_unique<selattn_chat>();
+    c->chat =
+        std::make_unique<selattn::Chat>(model->model, need_tokenizer(model->tokenizer, model->tokenizer_error), o);
+    *out = c.release();
+    return SELATTN_OK;
+  });
+}
+
+void selattn_chat_free(selattn_chat* chat) { delete chat; }
+const char* selattn_chat_error(const selattn_chat* chat) { return chat != nullptr ? chat->error.c_str() : ""; }
+
+selattn_status selattn_chat_send(selattn_chat* chat, const char* text, size_t text_len, selattn_token_callback callback,
+                                 void* user_data, selattn_generate_result* result) {
+  if (chat == nullptr) return invalid(nullptr, "selattn_chat_send: chat is NULL");
+  if (text == nullptr && text_len > 0) return invalid(&chat->error, "selattn_chat_send: text is NULL");
+  return guarded(&chat->error, [&] {
+    const selattn::GenerateResult r = chat->chat->send(
+        text != nullptr ? std::string_view(text, text_len) : std::string_view(), token_callback(callback, user_data));
+    if (result != nullptr) {
+      *result = selattn_generate_result{to_c(r.reason), static_cast<int>(r.tokens.size()), r.prompt_tokens,
+                                        r.prompt_seconds, r.generate_seconds};
+    }
+    return SELATTN_OK;
+  });
+}
+
+void selattn_chat_cancel(selattn_chat* chat) {
+  if (chat != nullptr) chat->chat->session().cancel();
+}
+
+selattn_status selattn_chat_reset(selattn_chat* chat) {
+  if (chat == nullptr) return invalid(nullptr, "selattn_chat_reset: chat is NULL");
+  return guarded(&chat->error, [&] {
+    chat->chat->reset();
+    return SELATTN_OK;
+  });
+}
+
+selattn_status selattn_chat_save(const selattn_chat* chat, const char* path) {
+  if (chat == nullptr || path == nullptr) return invalid(nullptr, "selattn_chat_save: chat or path is NULL");
+  return guarded(&chat->error, [&] {
+    chat->chat->save(path);
+    return SELATTN_OK;
+  });
+}
+
+selattn_status selattn_chat_load(selattn_chat* chat, const char* path) {
+  if (chat == nullptr || path == nullptr) return invalid(nullptr, "selattn_chat_load: chat or path is NULL");
+  return guarded(&chat->error, [&] {
+    chat->chat->load(path);
+    return SELATTN_OK;
+  });
+}
+
+int selattn_chat_n_turns(const selattn_chat* chat) {
+  return chat != nullptr ? static_cast<int>(chat->chat->messages().size()) : 0;
+}
+
+selattn_status selattn_chat_kv_stats(const selattn_chat* chat, selattn_kv_stats* out) {
+  if (chat == nullptr || out == nullptr) return invalid(nullptr, "selattn_chat_kv_stats: chat or out is NULL");
+  const selattn::Session& s = chat->chat->session();
+  const selattn::KvStats st = s.kv_stats();
+  *out = selattn_kv_stats{s.n_past(), st.n_ctx,    st.live,       st.budget_sum,   st.full_context,
+                          st.pages,   st.kv_bytes, st.meta_bytes, st.peak_kv_bytes};
   return SELATTN_OK;
 }
 

@@ -175,6 +175,36 @@ int main(int argc, char** argv) {
   CHECK(session == NULL);
   CHECK(strstr(selattn_model_error(model), "lru") != NULL);
 
+  /* A chat: turns append to one cache; under a budget it stays at 8 a layer. */
+  selattn_chat_params cp = selattn_chat_default_params();
+  cp.system = "A keeper of lights answers.";
+  cp.session.kv_policy = "selective";
+  cp.session.kv_budgets = budget;
+  cp.session.n_kv_budgets = 1;
+  cp.generate.max_tokens = 6;
+  cp.generate.temperature = 0.0f;
+  selattn_chat* chat = NULL;
+  CHECK(selattn_chat_create(model, &cp, &chat) == SELATTN_OK && chat != NULL);
+  memset(&c, 0, sizeof c);
+  CHECK(selattn_chat_send(chat, "Where is the light?", 19, on_piece, &c, &r) == SELATTN_OK);
+  CHECK(selattn_chat_send(chat, "And the sea?", 12, NULL, NULL, &r) == SELATTN_OK);
+  CHECK(selattn_chat_n_turns(chat) == 4);
+  CHECK(selattn_chat_kv_stats(chat, &st) == SELATTN_OK && st.live == 8 * selattn_model_n_layer(model));
+  snprintf(path, sizeof path, "%s/c_api_test_chat.bin", argc > 5 ? argv[5] : ".");
+  CHECK(selattn_chat_save(chat, path) == SELATTN_OK);
+  CHECK(selattn_chat_reset(chat) == SELATTN_OK && selattn_chat_n_turns(chat) == 0);
+  CHECK(selattn_chat_load(chat, path) == SELATTN_OK && selattn_chat_n_turns(chat) == 4);
+  CHECK(selattn_chat_load(chat, "/nonexistent/chat.bin") == SELATTN_ERROR_FAILED);
+  CHECK(strstr(selattn_chat_error(chat), "/nonexistent/chat.bin") != NULL);
+  CHECK(selattn_chat_n_turns(chat) == 4); /* a failed load leaves it as it was */
+  selattn_chat_free(chat);
+  remove(path);
+  {
+    char turns[600];
+    snprintf(turns, sizeof turns, "%s.turns", path);
+    remove(turns);
+  }
+
   selattn_model_free(model);
   if (failures == 0) printf("c_api_test: all checks passed\n");
   return failures == 0 ? 0 : 1;
