@@ -110,6 +110,13 @@ selattn::TokenCallback token_callback(selattn_token_callback callback, void* use
   return [callback, user_data](std::string_view piece) { return callback(piece.data(), piece.size(), user_data) != 0; };
 }
 
+selattn_stop_reason to_c(selattn::StopReason r);
+
+selattn_generate_result to_c(const selattn::GenerateResult& r) {
+  return selattn_generate_result{to_c(r.reason), static_cast<int>(r.tokens.size()), r.prompt_tokens, r.prompt_seconds,
+                                 r.generate_seconds};
+}
+
 selattn_stop_reason to_c(selattn::StopReason r) {
   switch (r) {
     case selattn::StopReason::kLength:
@@ -359,10 +366,7 @@ selattn_status selattn_generate(selattn_session* session, const char* prompt, si
     } else {
       r = session->session->generate(text, tok, o, on_token);
     }
-    if (result != nullptr) {
-      *result = selattn_generate_result{to_c(r.reason), static_cast<int>(r.tokens.size()), r.prompt_tokens,
-                                        r.prompt_seconds, r.generate_seconds};
-    }
+    if (result != nullptr) *result = to_c(r);
     return SELATTN_OK;
   });
 }
@@ -438,10 +442,7 @@ selattn_status selattn_chat_send(selattn_chat* chat, const char* text, size_t te
   return guarded(&chat->error, [&] {
     const selattn::GenerateResult r = chat->chat->send(
         text != nullptr ? std::string_view(text, text_len) : std::string_view(), token_callback(callback, user_data));
-    if (result != nullptr) {
-      *result = selattn_generate_result{to_c(r.reason), static_cast<int>(r.tokens.size()), r.prompt_tokens,
-                                        r.prompt_seconds, r.generate_seconds};
-    }
+    if (result != nullptr) *result = to_c(r);
     return SELATTN_OK;
   });
 }

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <string>
 
 #include "commands.h"
@@ -52,9 +51,7 @@ const char* kHelp =
 
 int run_chat(const ChatArgs& a) {
   if (a.n_predict < 1) throw Error("-n: expected a number of tokens >= 1, found " + std::to_string(a.n_predict));
-  SamplerParams sp = a.sampling;
-  sp.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
-  validate_sampler_params(sp);
+  const SamplerParams sp = sampler_params(a.sampling, a.seed);
   const std::string dir = a.model.empty() ? default_model_dir() : a.model;
   const KvCacheOptions kv = kv_options(a.kv);
   auto model = Model::load(dir, model_options(a.kv, a.threads));
@@ -129,12 +126,7 @@ Runner add_chat(CLI::App& app) {
   cmd->add_option("--system", a->system, "A system message the conversation starts with");
   cmd->add_option("-n,--n-predict", a->n_predict, "Most tokens a reply may have")->capture_default_str();
   cmd->add_option("-c,--ctx-size", a->ctx, "Context size in positions (default: the model's n_positions)");
-  cmd->add_option("--temp", a->sampling.temperature, "Temperature; 0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", a->sampling.top_k, "Top-k; 0 = off")->capture_default_str();
-  cmd->add_option("--top-p", a->sampling.top_p, "Top-p in (0, 1]; 1 = off")->capture_default_str();
-  cmd->add_option("--min-p", a->sampling.min_p, "Min-p in [0, 1); 0 = off")->capture_default_str();
-  cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "Repetition penalty; 1 = off")->capture_default_str();
-  cmd->add_option("--seed", a->seed, "Random seed (default: random)");
+  add_sampling_flags(cmd, a->sampling, a->seed);
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
   add_kv_flags(cmd, a->kv);
   return [a] { return run_chat(*a); };

@@ -1,7 +1,6 @@
 // `selattn generate`: a prompt in, tokens streamed out.
 #include <cstdio>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -32,9 +31,7 @@ void print(const std::string& s) {
 
 int run_generate(const GenerateArgs& a) {
   if (a.n_predict < 0) throw Error("-n: expected a number of tokens >= 0, found " + std::to_string(a.n_predict));
-  SamplerParams sp = a.sampling;
-  sp.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
-  validate_sampler_params(sp);
+  const SamplerParams sp = sampler_params(a.sampling, a.seed);
 
   const std::string dir = a.model.empty() ? default_model_dir() : a.model;
   const KvCacheOptions kv = kv_options(a.kv);
@@ -110,14 +107,7 @@ Runner add_generate(CLI::App& app) {
   cmd->add_option("-f,--file", a->file, "Read the prompt from a file ('-' for stdin)")->excludes(p);
   cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")->capture_default_str();
   cmd->add_option("-c,--ctx-size", a->ctx, "Context size in positions (default: the model's n_positions)");
-  cmd->add_option("--temp", a->sampling.temperature, "Temperature; 0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", a->sampling.top_k, "Top-k; 0 = off")->capture_default_str();
-  cmd->add_option("--top-p", a->sampling.top_p, "Top-p in (0, 1]; 1 = off")->capture_default_str();
-  cmd->add_option("--min-p", a->sampling.min_p, "Min-p in [0, 1); 0 = off")->capture_default_str();
-  cmd->add_option("--repeat-penalty", a->sampling.repeat_penalty, "Repetition penalty; 1 = off")->capture_default_str();
-  cmd->add_option("--repeat-last-n", a->sampling.repeat_last_n, "Tokens the penalty looks back over")
-      ->capture_default_str();
-  cmd->add_option("--seed", a->seed, "Random seed (default: random, printed at the end)");
+  add_sampling_flags(cmd, a->sampling, a->seed);
   cmd->add_option("--stop", a->stops, "Stop when this text appears (repeatable)");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past the end-of-text token");

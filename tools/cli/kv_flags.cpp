@@ -1,6 +1,7 @@
 #include "kv_flags.h"
 
 #include <cstdio>
+#include <random>
 #include <sstream>
 
 #include "common.h"
@@ -21,6 +22,22 @@ void add_kv_flags(CLI::App* cmd, KvFlags& f) {
   cmd->add_option("--kv-type", f.type, "K/V element type in the pages: f32 (exact) or f16 (half the bytes)")
       ->capture_default_str();
   add_weights_flag(cmd, f.weights);
+}
+
+void add_sampling_flags(CLI::App* cmd, SamplerParams& p, int64_t& seed) {
+  cmd->add_option("--temp", p.temperature, "Temperature; 0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", p.top_k, "Top-k; 0 = off")->capture_default_str();
+  cmd->add_option("--top-p", p.top_p, "Top-p in (0, 1]; 1 = off")->capture_default_str();
+  cmd->add_option("--min-p", p.min_p, "Min-p in [0, 1); 0 = off")->capture_default_str();
+  cmd->add_option("--repeat-penalty", p.repeat_penalty, "Repetition penalty; 1 = off")->capture_default_str();
+  cmd->add_option("--repeat-last-n", p.repeat_last_n, "Tokens the penalty looks back over")->capture_default_str();
+  cmd->add_option("--seed", seed, "Random seed (default: random, printed at the end)");
+}
+
+SamplerParams sampler_params(SamplerParams p, int64_t seed) {
+  p.seed = seed >= 0 ? static_cast<uint64_t>(seed) : std::random_device{}();
+  validate_sampler_params(p);
+  return p;
 }
 
 void add_weights_flag(CLI::App* cmd, std::string& weights) {

@@ -8,6 +8,7 @@
 
 #include "selattn/kv.h"
 #include "selattn/model.h"
+#include "selattn/sampling.h"
 
 namespace selattn::cli {
 
@@ -19,11 +20,17 @@ struct KvFlags {
   int recent = -1;
   int sinks = 4;
   double memory_limit_mib = 0;
-  std::string type = "f32";  // --kv-type
+  std::string type = "f32";      // --kv-type
   std::string weights = "file";  // --weights: not a KV flag, but every command that loads a model takes it
 };
 
 void add_kv_flags(CLI::App* cmd, KvFlags& flags);  // --weights included
+
+// The sampler chain's flags (--temp, --top-k, --top-p, --min-p,
+// --repeat-penalty, --repeat-last-n, --seed) of generate and chat.
+void add_sampling_flags(CLI::App* cmd, SamplerParams& params, int64_t& seed);
+// The params with the seed resolved (random when seed < 0), checked.
+SamplerParams sampler_params(SamplerParams params, int64_t seed);
 
 // --weights alone, for commands without KV flags.
 void add_weights_flag(CLI::App* cmd, std::string& weights);
