@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/golden.h"
 #include "common/temp_dir.h"
@@ -64,17 +65,37 @@ TEST(Chat, TurnsBuildTheSameCacheAsTheWholeTranscriptAtOnce) {
   }
 }
 
+// Resident memory of this process in KiB (Linux), or -1.
+long resident_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
 TEST(Chat, ALongConversationUnderABudgetKeepsItsMemoryFlat) {
   auto model = Model::load(model_dir("tiny-tok"));
   const Tokenizer tok = Tokenizer::load(model_dir("tiny-tok"));
   Chat chat(model, tok, small_chat(16, 6));
   std::size_t first_bytes = 0, max_bytes = 0;
+  long rss_at_20 = -1, rss_at_200 = -1;
   for (int turn = 0; turn < 200; ++turn) {
     chat.send("Turn " + std::to_string(turn) + ": what now?");
     const KvStats st = chat.session().kv_stats();
     for (const auto& l : st.layers) ASSERT_LE(l.live, 16);
     if (turn == 5) first_bytes = st.kv_bytes;
     if (turn >= 5) max_bytes = std::max(max_bytes, st.kv_bytes);
+    if (turn == 19) rss_at_20 = resident_kib();
+  }
+  rss_at_200 = resident_kib();
+  if (rss_at_20 > 0) {
+    std::printf("[ rss ] after 20 turns %ld KiB, after 200 turns %ld KiB\n", rss_at_20, rss_at_200);
+    // The transcript's text grows a little; nothing else may.
+    EXPECT_LE(rss_at_200 - rss_at_20, 1024);
+  } else {
+    std::printf("[ skipped ] resident memory: /proc/self/status is not readable here\n");
   }
   EXPECT_GT(chat.shifts(), 0);  // 200 turns do not fit 256 positions
   EXPECT_EQ(max_bytes, first_bytes);
