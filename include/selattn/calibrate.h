@@ -1,6 +1,8 @@
 // selattn — finding per-layer KV budgets for a perplexity target.
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,15 +50,15 @@ struct CalibrateResult {
 // can shrink. The result is minimal in that sense: lowering any one layer by
 // one more step (at least one token) misses the target.
 // tokens: the calibration text (without BOS). Throws Error on bad options.
-CalibrateResult calibrate_budgets(std::shared_ptr<const Model> model, std::span<const int32_t> tokens, int32_t bos,
+SELATTN_EXPORT CalibrateResult calibrate_budgets(std::shared_ptr<const Model> model, std::span<const int32_t> tokens, int32_t bos,
                                   const CalibrateOptions& options);
 
 // The budget one step below b (at least one token less, never below 1).
-int calibrate_step_down(int b, double step);
+SELATTN_EXPORT int calibrate_step_down(int b, double step);
 
 // Writes kv_budgets (and a "kv_calibration" note) into DIR/config.json,
 // keeping every other key. Throws Error naming the file when it cannot.
-void save_kv_budgets(const std::string& model_dir, const std::vector<int>& budgets, int ctx, double target_ppl,
+SELATTN_EXPORT void save_kv_budgets(const std::string& model_dir, const std::vector<int>& budgets, int ctx, double target_ppl,
                      double perplexity, const std::string& text);
 
 }  // namespace selattn

@@ -2,6 +2,8 @@
 // kept in one live KV cache so earlier turns are never encoded again.
 #pragma once
 
+#include "selattn/export.h"
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,7 +33,7 @@ struct ChatMessage {
 // A reply ends at the first stop string (which stays in the cache, as the
 // model wrote it) or at end of text; with a Jinja template, eos_token is a
 // stop string too.
-struct ChatTemplate {
+struct SELATTN_EXPORT ChatTemplate {
   std::string system_prefix, system_suffix = "\n\n";
   std::string user_prefix = "User: ", user_suffix = "\n";
   std::string assistant_prefix = "Assistant:", assistant_suffix = "\n";
@@ -64,7 +66,7 @@ struct ChatOptions {
 // recent turns that fit in half the context (encoded anew) and goes on. It
 // does the same when a template renders the conversation so that it no
 // longer begins with what the cache holds. shifts() counts both.
-class Chat {
+class SELATTN_EXPORT Chat {
  public:
   Chat(std::shared_ptr<const Model> model, Tokenizer tokenizer, ChatOptions options = {});
 

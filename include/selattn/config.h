@@ -1,6 +1,8 @@
 // selattn — model configuration, as read from a Hugging Face GPT-2 config.json.
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +36,6 @@ struct ModelConfig {
   int head_size() const { return n_embd / n_head; }  // HS
 };
 
-const char* activation_name(Activation a);
+SELATTN_EXPORT const char* activation_name(Activation a);
 
 }  // namespace selattn

@@ -1,6 +1,8 @@
 // selattn — multiple-choice evaluation (HellaSwag format).
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,7 +24,7 @@ struct MultipleChoiceItem {
 // Reads HellaSwag JSONL: one object per line with "ctx" (or "ctx_a" and
 // "ctx_b"), "endings" (strings) and "label" (an index, as a number or a
 // string). Blank lines are skipped. Throws Error naming the file and line.
-std::vector<MultipleChoiceItem> read_hellaswag_jsonl(const std::string& path);
+SELATTN_EXPORT std::vector<MultipleChoiceItem> read_hellaswag_jsonl(const std::string& path);
 
 struct MultipleChoiceOptions {
   int ctx = 0;        // positions; 0 = n_positions. Longer contexts keep their tail.
@@ -43,7 +45,7 @@ struct MultipleChoiceResult {
 // Scores each ending as BOS + context + " " + ending (context and ending
 // tokenized separately): the sum of the ending tokens' log-probabilities,
 // divided by the ending's length in bytes for the normalised choice.
-MultipleChoiceResult evaluate_multiple_choice(std::shared_ptr<const Model> model, const Tokenizer& tokenizer,
+SELATTN_EXPORT MultipleChoiceResult evaluate_multiple_choice(std::shared_ptr<const Model> model, const Tokenizer& tokenizer,
                                               const std::vector<MultipleChoiceItem>& items,
                                               const MultipleChoiceOptions& options = {});
 

@@ -2,6 +2,8 @@
 // stop strings, end of text, streaming and cancellation.
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -27,7 +29,7 @@ enum class StopReason {
   kCancelled,    // Session::cancel() from another thread
   kCallback,     // the token callback returned false
 };
-const char* stop_reason_name(StopReason reason);  // "length", "end of text", ...
+SELATTN_EXPORT const char* stop_reason_name(StopReason reason);  // "length", "end of text", ...
 
 struct GenerateResult {
   std::string text;             // everything handed to the callback, in order

@@ -1,6 +1,8 @@
 // selattn — KV cache policies, budgets and statistics.
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,17 +20,17 @@ enum class KvPolicy {
   kStreaming,  // keep the first `sinks` tokens and the most recent ones
 };
 
-const char* kv_policy_name(KvPolicy policy);
-KvPolicy kv_policy_from_name(const std::string& name);  // Error on an unknown name
+SELATTN_EXPORT const char* kv_policy_name(KvPolicy policy);
+SELATTN_EXPORT KvPolicy kv_policy_from_name(const std::string& name);  // Error on an unknown name
 
 // How K and V are stored in the cache's pages. f32 is exact; f16 halves the
 // bytes a long context reads per token (values rounded to nearest even once,
 // when stored; compute stays f32).
 enum class KvType { kF32, kF16 };
 
-const char* kv_type_name(KvType type);                  // "f32", "f16"
-KvType kv_type_from_name(const std::string& name);      // Error on an unknown name
-std::size_t kv_type_size(KvType type);                  // bytes per value
+SELATTN_EXPORT const char* kv_type_name(KvType type);                  // "f32", "f16"
+SELATTN_EXPORT KvType kv_type_from_name(const std::string& name);      // Error on an unknown name
+SELATTN_EXPORT std::size_t kv_type_size(KvType type);                  // bytes per value
 
 struct KvCacheOptions {
   KvPolicy policy = KvPolicy::kNone;

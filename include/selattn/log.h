@@ -1,11 +1,13 @@
 // selattn — the library's log level. Messages go to stderr.
 #pragma once
 
+#include "selattn/export.h"
+
 namespace selattn {
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError, kOff };
 
-void set_log_level(LogLevel level);
-LogLevel log_level();
+SELATTN_EXPORT void set_log_level(LogLevel level);
+SELATTN_EXPORT LogLevel log_level();
 
 }  // namespace selattn

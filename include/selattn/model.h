@@ -6,6 +6,8 @@
 // take turns on the model's worker threads).
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,8 +29,8 @@ class Tokenizer;
 // embedding and every matrix; biases and layernorms stay f32).
 enum class WeightFormat { kFile, kF32, kF16, kBF16, kQ8 };
 
-WeightFormat weight_format_from_name(const std::string& name);  // "file", "f32", "f16", "bf16", "q8"; Error otherwise
-const char* weight_format_name(WeightFormat format);
+SELATTN_EXPORT WeightFormat weight_format_from_name(const std::string& name);  // "file", "f32", "f16", "bf16", "q8"; Error otherwise
+SELATTN_EXPORT const char* weight_format_name(WeightFormat format);
 
 struct ModelOptions {
   int n_threads = 0;                // worker threads for the CPU backend; 0 = all cores
@@ -51,7 +53,7 @@ struct ModelInfo {
   std::size_t kv_bytes_per_token = 0;  // K and V, all layers, in the pool's element type
 };
 
-class Model {
+class SELATTN_EXPORT Model {
  public:
   // Loads a Hugging Face GPT-2 folder (config.json + model.safetensors, or a
   // sharded model.safetensors.index.json). Throws Error naming the file and
@@ -87,7 +89,7 @@ struct SessionOptions {
   KvCacheOptions kv;  // eviction policy and per-layer budgets
 };
 
-class Session {
+class SELATTN_EXPORT Session {
  public:
   explicit Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
   ~Session();

@@ -2,6 +2,8 @@
 // perplexity`, calibration and the memory tables.
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,7 +45,7 @@ struct PerplexityResult {
 // alone. The last window may be shorter; it is scored and reported.
 // Throws Error on an empty text, a ctx outside [2, n_positions], or a
 // bos outside the vocabulary.
-PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::span<const int32_t> tokens, int32_t bos,
+SELATTN_EXPORT PerplexityResult evaluate_perplexity(std::shared_ptr<const Model> model, std::span<const int32_t> tokens, int32_t bos,
                                      const PerplexityOptions& options = {});
 
 }  // namespace selattn

@@ -7,6 +7,8 @@
 // see the tempered distribution.
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,11 +28,11 @@ struct SamplerParams {
 };
 
 // Throws Error naming the parameter when one is out of range.
-void validate_sampler_params(const SamplerParams& params);
+SELATTN_EXPORT void validate_sampler_params(const SamplerParams& params);
 
 // One Sampler serves one stream on one thread at a time (it keeps the
 // history and the random state); give each session its own.
-class Sampler {
+class SELATTN_EXPORT Sampler {
  public:
   // Called on a copy of the logits before anything else; may change any entry
   // (e.g. -infinity to forbid a token).

@@ -11,6 +11,8 @@
 // its const methods at once. Copies are cheap and share the data.
 #pragma once
 
+#include "selattn/export.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -23,7 +25,7 @@
 
 namespace selattn {
 
-class Tokenizer {
+class SELATTN_EXPORT Tokenizer {
  public:
   // path is one of
   //   - a folder holding tokenizer.json (preferred) or vocab.json + merges.txt,
@@ -87,7 +89,7 @@ class Tokenizer {
 // The BOS id for a model and its tokenizer: config.json's bos_token_id, else
 // the tokenizer's <|endoftext|>. Throws Error (naming `where`) when neither
 // names one, or when the tokenizer has more tokens than the model can take.
-int32_t model_bos_id(const ModelConfig& config, const Tokenizer& tokenizer, const std::string& where);
+SELATTN_EXPORT int32_t model_bos_id(const ModelConfig& config, const Tokenizer& tokenizer, const std::string& where);
 
 // Turns ids into text one at a time without ever cutting a UTF-8 sequence:
 // bytes that begin a character are held back until the character is
@@ -96,7 +98,7 @@ int32_t model_bos_id(const ModelConfig& config, const Tokenizer& tokenizer, cons
 // For valid text, the concatenation of all push results and flush equals
 // Tokenizer::decode of the ids. The decoder keeps a (cheap, shared) copy of
 // the tokenizer. One decoder serves one stream on one thread at a time.
-class StreamDecoder {
+class SELATTN_EXPORT StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tokenizer);
 

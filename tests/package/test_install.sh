@@ -25,4 +25,13 @@ if grep -q -- "-march=native" "$work/prefix"/lib*/cmake/selattn/*.cmake; then
   echo "the installed package leaks -march=native" >&2
   exit 1
 fi
+# A shared library exports the API and nothing of its internals.
+for so in "$work/prefix"/lib*/libselattn.so; do
+  [[ -e "$so" ]] || continue
+  if nm -DC --defined-only "$so" | grep -E "selattn::(cpu_|PagedKvCache|KvPagePool|gpt2_|pack_weights)" >&2; then
+    echo "libselattn.so exports internal symbols (above)" >&2
+    exit 1
+  fi
+  nm -DC --defined-only "$so" | grep -q "selattn::Session::generate" || { echo "libselattn.so lacks the API" >&2; exit 1; }
+done
 echo "package test: installed, found, built and ran (C++, C, C with pkg-config)"
