@@ -179,7 +179,31 @@ GenerateResult Chat::send(std::string_view user_text, const TokenCallback& on_to
     restart(first, true);
     ++shifts_;
   }
-  GenerateResult r = session_.generate(std::span<const int32_t>(), tokenizer_, options_.generate, on_token);
+  // A callback that throws ends the reply: what was streamed so far becomes
+  // the reply (the cache holds it), so the conversation stays whole, and the
+  // exception goes on to the caller.
+  const int n_before = session_.n_past();
+  std::string streamed;
+  GenerateResult r;
+  try {
+    r = session_.generate(std::span<const int32_t>(), tokenizer_, options_.generate, [&](std::string_view piece) {
+      streamed += piece;
+      return on_token ? on_token(piece) : true;
+    });
+  } catch (...) {
+    const std::vector<int32_t>& all = session_.tokens();
+    messages_.push_back({"assistant", streamed});
+    if (static_cast<int>(all.size()) >= n_before) {
+      cache_tokens_.insert(cache_tokens_.end(), all.begin() + n_before, all.end());
+      cache_text_ += streamed;  // the next turn starts again if the cache's bytes differ
+    } else {
+      // The session was cleared by a failure inside it (a memory limit):
+      // no rendering begins with a NUL, so the next turn starts it again.
+      cache_tokens_.clear();
+      cache_text_.assign(1, '\0');
+    }
+    throw;
+  }
   cache_tokens_.insert(cache_tokens_.end(), r.tokens.begin(), r.tokens.end());
   messages_.push_back({"assistant", r.text});
   // The cache holds what the model wrote: the reply, then any stop string

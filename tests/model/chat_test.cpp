@@ -117,6 +117,15 @@ TEST(Chat, BadInputLeavesTheConversationAsItWas) {
   EXPECT_THROW(chat.send(std::string("\xC3\x28")), Error);  // invalid UTF-8
   EXPECT_EQ(chat.session().n_past(), n_past);
   EXPECT_THROW(ChatTemplate{}.format({"narrator", "x"}), Error);
+  // A callback that throws: the exception reaches the caller, the partial
+  // reply stays in the conversation, and the chat goes on.
+  const std::size_t turns = chat.messages().size();
+  EXPECT_THROW(chat.send("Again.", [](std::string_view) -> bool { throw std::runtime_error("from the app"); }),
+               std::runtime_error);
+  EXPECT_EQ(chat.messages().size(), turns + 2);
+  EXPECT_EQ(chat.messages().back().role, "assistant");
+  chat.send("And now?");
+  EXPECT_EQ(chat.messages().size(), turns + 4);
   chat.reset();
   EXPECT_TRUE(chat.messages().empty());
   EXPECT_GT(chat.session().n_past(), 1);  // BOS and the system message remain
