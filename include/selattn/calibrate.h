@@ -43,7 +43,7 @@ struct CalibrateResult {
   int64_t full_context = 0;  // L x N
 };
 
-// The search of DESIGN.md section 2: first the smallest uniform budget that
+// The search of docs/design.md section 2: first the smallest uniform budget that
 // meets the target (binary search), then greedy per-layer moves: each round
 // tries shrinking every layer by one step and keeps the move with the lowest
 // perplexity among those that still meet the target, until no single layer

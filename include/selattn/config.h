@@ -11,7 +11,7 @@ namespace selattn {
 
 enum class Activation { kGeluTanh, kGeluErf, kRelu };
 
-// The "selective_attention" block of config.json (DESIGN.md section 1).
+// The "selective_attention" block of config.json (docs/design.md section 1).
 struct SelectiveAttentionConfig {
   bool enabled = false;
   int selection_head = 0;

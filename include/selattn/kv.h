@@ -10,7 +10,7 @@
 
 namespace selattn {
 
-// What a layer evicts once it holds more than its budget (DESIGN: at step t
+// What a layer evicts once it holds more than its budget (docs/design.md section 2: at step t
 // the query sees the tokens live after step t-1 plus itself; then scores
 // update; then the layer evicts down to its budget).
 enum class KvPolicy {

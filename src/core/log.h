@@ -1,4 +1,4 @@
-// Internal logging. spdlog stays behind this header (STYLE.md rule 7).
+// Internal logging. spdlog stays behind this header (CONTRIBUTING.md, rule 7).
 #pragma once
 
 #include <string>

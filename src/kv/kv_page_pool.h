@@ -21,7 +21,7 @@ class KvPagePool {
   // limit_bytes: most bytes of pages in use at once; 0 = no limit.
   KvPagePool(int page_size, int n_embd, KvType type, std::size_t limit_bytes);
 
-  // Promises n pages to a session's layers with budgets (DESIGN: a layer at
+  // Promises n pages to a session's layers with budgets (docs/design.md section 3: a layer at
   // budget B never holds more than ceil((B + 1) / page_size) pages), so they
   // can never run out halfway through a reply. Throws Error naming the limit
   // when the promise does not fit beside what is reserved and in use.

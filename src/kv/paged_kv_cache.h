@@ -1,4 +1,4 @@
-// The paged, evicting KV cache (DESIGN.md section 3). Each layer owns a page
+// The paged, evicting KV cache (docs/design.md section 3). Each layer owns a page
 // table into the model's shared KvPagePool and per-slot metadata: position,
 // selection score f, accumulated attention. An evicted slot becomes a hole
 // that the layer's next token fills before a new page is taken; a page whose

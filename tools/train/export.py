@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export a trainer checkpoint to a Hugging Face GPT-2 folder (DESIGN.md section 4).
+"""Export a trainer checkpoint to a Hugging Face GPT-2 folder (docs/design.md section 4).
 
     python3 tools/train/export.py --ckpt tools/train/runs/NAME-sa/ckpt.pt --out models/NAME-sa
 
@@ -77,7 +77,7 @@ def model_card(out, cfg, ck, dtype_name, nparams):
     lines = [
         f"# {folder}",
         "",
-        ("A GPT-2 style model with **selective attention** (DESIGN.md section 1), trained by selattn's "
+        ("A GPT-2 style model with **selective attention** ([docs/design.md](../../docs/design.md) section 1), trained by selattn's "
          f"tools/train. Its twin without selective attention is `{pair}-base`: same architecture, data, "
          "order and token count." if cfg.selective else
          "A GPT-2 style model with standard attention, trained by selattn's tools/train as the baseline "

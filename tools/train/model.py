@@ -1,4 +1,4 @@
-"""GPT-2 in PyTorch with an optional Selective Attention switch (DESIGN.md section 1).
+"""GPT-2 in PyTorch with an optional Selective Attention switch (docs/design.md section 1).
 
 Dimension letters: B batch, T sequence, C n_embd, NH heads, HS head size, V vocab, L layers.
 Parameter names follow Hugging Face GPT-2 (`transformer.h.0.attn.c_attn` ...) so export is
@@ -36,7 +36,7 @@ def selection_scores(a0, T):
 
     S[i,j] = relu(a0[i,j]) for j < i (causal, diagonal excluded), S[:,0] = 0 (BOS).
     F[i,j] = sum_{k<i} S[k,j]: exclusive cumulative sum over the QUERY axis (dim -2).
-    Since S[k,j] = 0 unless j < k, this is sum over j < k < i as in DESIGN.md.
+    Since S[k,j] = 0 unless j < k, this is sum over j < k < i as in docs/design.md.
     The prefix sum runs in float64 so long contexts do not drift.
     """
     out = torch.float64 if a0.dtype == torch.float64 else torch.float32
@@ -48,7 +48,7 @@ def selection_scores(a0, T):
 
 
 def selective_matrix_form(q, k, v, head):
-    """The slow, obvious form of DESIGN.md section 1 with (B, NH, T, T) tensors:
+    """The slow, obvious form of docs/design.md section 1 with (B, NH, T, T) tensors:
     q, k, v (B, NH, T, HS) -> y (B, NH, T, HS), F (B, T, T). The reference that
     sa_attention.py (what training runs) is tested against."""
     T, HS = q.shape[-2], q.shape[-1]
@@ -159,7 +159,7 @@ class GPT(nn.Module):
 
 
 def memory_loss(ms, tau=1.0):
-    """DESIGN.md: M[l,i] = i - sum_j min(F[l,i,j], tau) / tau, from m[l,i] = sum_j min(F, tau)
+    """docs/design.md: M[l,i] = i - sum_j min(F[l,i,j], tau) / tau, from m[l,i] = sum_j min(F, tau)
     (B, T) per layer; returns mean over layers (and batch) of max_i M[l,i] / n."""
     terms = []
     for m in ms:

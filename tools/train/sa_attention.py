@@ -1,4 +1,4 @@
-"""Selective attention (DESIGN.md section 1) as one autograd function, computed in blocks
+"""Selective attention (docs/design.md section 1) as one autograd function, computed in blocks
 of queries so that the (T, T) matrices are never built whole.
 
 Forward for a block of queries i0..i1 against keys 0..i1 (causal):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks of the trainer's model against DESIGN.md section 1, written the slow way.
+"""Checks of the trainer's model against docs/design.md section 1, written the slow way.
 
     python3 tools/train/test_model.py
 
@@ -20,7 +20,7 @@ from sa_attention import selective_attention  # noqa: E402
 
 
 def decode_form_attention(attn, x):
-    """x (T, C) -> y (T, C) via DESIGN.md's decode form; f in float32 per step."""
+    """x (T, C) -> y (T, C) via docs/design.md's decode form; f in float32 per step."""
     T, C = x.shape
     NH, HS = attn.cfg.n_head, C // attn.cfg.n_head
     qkv = attn.c_attn(x)

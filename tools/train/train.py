@@ -113,7 +113,7 @@ def main():
     ap.add_argument("--out", required=True, help="run folder (checkpoint, logs)")
     ap.add_argument("--train-bin", default=os.path.join(CORPUS, "train.bin"))
     ap.add_argument("--val-bin", default=os.path.join(CORPUS, "validation.bin"))
-    ap.add_argument("--selective", action="store_true", help="Selective Attention (DESIGN.md section 1)")
+    ap.add_argument("--selective", action="store_true", help="Selective Attention (docs/design.md section 1)")
     ap.add_argument("--selection-head", type=int, default=0)
     ap.add_argument("--mem-eps", type=float, default=0.0, help="memory-loss weight eps (SA only; 0 = off)")
     ap.add_argument("--mem-tau", type=float, default=1.0, help="memory-loss threshold tau (F >= tau = evicted)")
