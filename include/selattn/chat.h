@@ -86,24 +86,24 @@ class SELATTN_EXPORT Chat {
   // Throws Error naming the file; a failed load leaves the chat as it was.
   void save(const std::string& path) const;
   void load(const std::string& path);
-  // Every token appended to the cache since it last started (for tests and
-  // tools; empty after load()).
-  const std::vector<int32_t>& cache_tokens() const { return cache_tokens_; }
+  // Every token in the cache, in order (the session's tokens).
+  const std::vector<int32_t>& cache_tokens() const { return session_.tokens(); }
 
  private:
-  std::vector<ChatMessage> with_system(std::size_t first_message) const;
+  // The system message, then messages[first...].
+  std::vector<ChatMessage> with_system(const std::vector<ChatMessage>& messages, std::size_t first) const;
   std::vector<int32_t> encode(const std::string& text) const;
-  void restart(std::size_t first_message, bool add_generation_prompt);  // BOS + render(messages_[first...])
-  void append_text(const std::string& text);
+  void restart(std::size_t first_message, bool add_generation_prompt);         // BOS + render(messages_[first...])
+  void append_text(const std::string& text, const std::vector<int32_t>& ids);  // ids = encode(text)
 
   std::shared_ptr<const Model> model_;
   Tokenizer tokenizer_;
   ChatOptions options_;
   Session session_;
   std::vector<ChatMessage> messages_;  // the conversation (system excluded)
-  std::vector<int32_t> cache_tokens_;
-  std::string cache_text_;         // the text whose tokens follow BOS in the cache
-  std::size_t first_message_ = 0;  // messages_ before it were shifted out of the cache
+  std::string cache_text_;             // the text whose tokens follow BOS in the cache
+  bool stale_ = false;                 // the cache was cleared under us: the next turn starts it again
+  std::size_t first_message_ = 0;      // messages_ before it were shifted out of the cache
   int shifts_ = 0;
 };
 

@@ -64,32 +64,28 @@ Chat::Chat(std::shared_ptr<const Model> model, Tokenizer tokenizer, ChatOptions 
 // Special tokens written by a template (such as <|im_start|>) become their ids.
 std::vector<int32_t> Chat::encode(const std::string& text) const { return tokenizer_.encode(text, true); }
 
-std::vector<ChatMessage> Chat::with_system(std::size_t first_message) const {
+std::vector<ChatMessage> Chat::with_system(const std::vector<ChatMessage>& messages, std::size_t first) const {
   std::vector<ChatMessage> all;
   if (!options_.system.empty()) all.push_back({"system", options_.system});
-  all.insert(all.end(), messages_.begin() + static_cast<std::ptrdiff_t>(first_message), messages_.end());
+  all.insert(all.end(), messages.begin() + static_cast<std::ptrdiff_t>(first), messages.end());
   return all;
 }
 
-void Chat::append_text(const std::string& text) {
-  const std::vector<int32_t> ids = encode(text);
-  if (!ids.empty()) {
-    session_.append(ids);
-    cache_tokens_.insert(cache_tokens_.end(), ids.begin(), ids.end());
-  }
+void Chat::append_text(const std::string& text, const std::vector<int32_t>& ids) {
+  if (!ids.empty()) session_.append(ids);
   cache_text_ += text;
 }
 
 void Chat::restart(std::size_t first_message, bool add_generation_prompt) {
-  const std::string text = options_.chat_template.render(with_system(first_message), add_generation_prompt);
+  const std::string text = options_.chat_template.render(with_system(messages_, first_message), add_generation_prompt);
+  const std::vector<int32_t> ids = encode(text);
   session_.reset();
-  cache_tokens_.clear();
   cache_text_.clear();
+  stale_ = false;
   const int32_t bos = model_bos_id(model_->config(), tokenizer_, model_->info().path);
   session_.append(std::span<const int32_t>(&bos, 1));
-  cache_tokens_.push_back(bos);
   first_message_ = first_message;
-  append_text(text);
+  append_text(text, ids);
 }
 
 void Chat::reset() {
@@ -140,7 +136,7 @@ void Chat::load(const std::string& path) {
   messages_ = std::move(messages);
   first_message_ = first;
   cache_text_ = std::move(text);
-  cache_tokens_ = session_.tokens();
+  stale_ = false;
 }
 
 GenerateResult Chat::send(std::string_view user_text, const TokenCallback& on_token) {
@@ -150,29 +146,25 @@ GenerateResult Chat::send(std::string_view user_text, const TokenCallback& on_to
   next.push_back(user);
   // The rendering with this turn and the cue for a reply; what it adds past
   // the cache's text is all that is encoded.
-  std::vector<ChatMessage> shown;
-  if (!options_.system.empty()) shown.push_back({"system", options_.system});
-  shown.insert(shown.end(), next.begin() + static_cast<std::ptrdiff_t>(first_message_), next.end());
-  const std::string full = options_.chat_template.render(shown, true);
-  const bool extends = full.compare(0, cache_text_.size(), cache_text_) == 0;
-  const std::string delta = extends ? full.substr(cache_text_.size()) : full;
+  const std::string full = options_.chat_template.render(with_system(next, first_message_), true);
+  const bool extends = !stale_ && full.compare(0, cache_text_.size(), cache_text_) == 0;
   const int n_ctx = session_.n_ctx();
   const int reply_room = std::min(options_.generate.max_tokens, n_ctx / 4);
   const int turn_tokens = static_cast<int>(encode(options_.chat_template.render({user}, true)).size());
   check(turn_tokens + reply_room < n_ctx / 2, "chat: the message is ", turn_tokens,
         " tokens; a turn must fit in half the context (", n_ctx / 2, " positions)");
-  const int delta_tokens = extends ? static_cast<int>(encode(delta).size()) : 0;
-  if (extends && session_.n_past() + delta_tokens + reply_room <= n_ctx) {
-    append_text(delta);
+  const std::string delta = extends ? full.substr(cache_text_.size()) : std::string();
+  const std::vector<int32_t> delta_ids = extends ? encode(delta) : std::vector<int32_t>();
+  if (extends && session_.n_past() + static_cast<int>(delta_ids.size()) + reply_room <= n_ctx) {
+    append_text(delta, delta_ids);
     messages_ = next;
   } else {
     // Start the cache again from the system message and the latest whole
     // turns that fit in half the context, this turn included.
     std::size_t first = next.size() - 1;
     while (first > 0) {
-      std::vector<ChatMessage> trial(next.begin() + static_cast<std::ptrdiff_t>(first - 1), next.end());
-      if (!options_.system.empty()) trial.insert(trial.begin(), {"system", options_.system});
-      if (static_cast<int>(encode(options_.chat_template.render(trial, true)).size()) + reply_room > n_ctx / 2) break;
+      const std::string trial = options_.chat_template.render(with_system(next, first - 1), true);
+      if (static_cast<int>(encode(trial).size()) + reply_room > n_ctx / 2) break;
       --first;
     }
     messages_ = next;
@@ -191,20 +183,12 @@ GenerateResult Chat::send(std::string_view user_text, const TokenCallback& on_to
       return on_token ? on_token(piece) : true;
     });
   } catch (...) {
-    const std::vector<int32_t>& all = session_.tokens();
     messages_.push_back({"assistant", streamed});
-    if (static_cast<int>(all.size()) >= n_before) {
-      cache_tokens_.insert(cache_tokens_.end(), all.begin() + n_before, all.end());
-      cache_text_ += streamed;  // the next turn starts again if the cache's bytes differ
-    } else {
-      // The session was cleared by a failure inside it (a memory limit):
-      // no rendering begins with a NUL, so the next turn starts it again.
-      cache_tokens_.clear();
-      cache_text_.assign(1, '\0');
-    }
+    cache_text_ += streamed;  // the next turn starts again if the cache's bytes differ
+    // A failure inside the session (a memory limit) clears it: start again.
+    stale_ = session_.n_past() < n_before;
     throw;
   }
-  cache_tokens_.insert(cache_tokens_.end(), r.tokens.begin(), r.tokens.end());
   messages_.push_back({"assistant", r.text});
   // The cache holds what the model wrote: the reply, then any stop string
   // and the rest of the token it ended in. Count as cached the part of that
@@ -213,7 +197,7 @@ GenerateResult Chat::send(std::string_view user_text, const TokenCallback& on_to
   // only appends its own text.
   const std::string wrote = tokenizer_.decode(r.tokens);
   const std::string before = cache_text_ + r.text;
-  const std::string rendered = options_.chat_template.render(with_system(first_message_), false);
+  const std::string rendered = options_.chat_template.render(with_system(messages_, first_message_), false);
   // (A reply cut inside a character reads U+FFFD in r.text, the raw bytes
   // in the cache; the rendering, which the next turn extends, has r.text.)
   const std::string tail = wrote.compare(0, r.text.size(), r.text) == 0 ? wrote.substr(r.text.size()) : "";
