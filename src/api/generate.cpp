@@ -61,7 +61,6 @@ GenerateResult Session::generate(std::span<const int32_t> prompt, const Tokenize
   check(tokenizer.vocab_size() <= config.vocab_size, "generate: the tokenizer has ", tokenizer.vocab_size(),
         " tokens, more than the model's vocab_size of ", config.vocab_size);
   check(!prompt.empty() || s.has_logits, "generate: the session holds no tokens; give a prompt (at least BOS)");
-  if (!prompt.empty()) s.validate(prompt);
 
   s.cancel_requested.store(false);
   GeneratingScope scope(s.generating);

@@ -52,7 +52,9 @@ Session::Impl::Impl(std::shared_ptr<const Model> m, const SessionOptions& o)
       options(o),
       cache(*model->impl().kv_pool, cache_config(model->config(), o.n_ctx, o.kv)),
       act(model->config(), std::min(o.n_batch, o.n_ctx), cache.max_slots(), cache.selection_head() >= 0),
-      last_logits(model->config().vocab_size) {}
+      last_logits(model->config().vocab_size) {
+  tokens.reserve(options.n_ctx);  // appending never reallocates on the decode path
+}
 
 void Session::Impl::validate(std::span<const int32_t> ids) const {
   const ModelConfig& c = model->config();

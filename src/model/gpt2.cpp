@@ -31,6 +31,8 @@ void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Weights
   check(T > 0 && T <= act.max_tokens, "forward: expected 1..", act.max_tokens, " tokens, found ", T);
   check(n_past + T <= cache.n_ctx(), "forward: ", T, " tokens after ", n_past, " exceed the context of ",
         cache.n_ctx());
+  check(cache.selection_head() < 0 || !act.f_rows.empty(),
+        "forward: the activations have no room for chunk scores, which this cache tracks");
   for (int t = 0; t < T; ++t) act.positions[t] = n_past + t;
 
   backend.embedding_forward(act.x.data(), tokens, act.positions.data(), T, weights.wte, weights.wpe.data(), C);
@@ -49,7 +51,7 @@ void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Weights
       cache.store(l, qkv + C, qkv + 2 * C, 3 * C, T);
       backend.attention_forward(act.att.data(), qkv, 3 * C, act.positions.data(), T, cache.view(l), NH, HS, scale,
                                 nullptr);
-    } else if (T > 1 && cache.can_chunk(l, T) && (sel_head < 0 || !act.f_rows.empty())) {
+    } else if (T > 1 && cache.can_chunk(l, T)) {
       // Nothing leaves this layer during the chunk: the scores each query
       // would have seen step by step are prefix sums over the chunk's
       // selection logits, so every query attends at once.
