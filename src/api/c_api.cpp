@@ -112,6 +112,12 @@ selattn::TokenCallback token_callback(selattn_token_callback callback, void* use
 
 selattn_stop_reason to_c(selattn::StopReason r);
 
+selattn_kv_stats kv_stats_of(const selattn::Session& s) {
+  const selattn::KvStats st = s.kv_stats();
+  return selattn_kv_stats{s.n_past(), st.n_ctx,    st.live,       st.budget_sum,   st.full_context,
+                          st.pages,   st.kv_bytes, st.meta_bytes, st.peak_kv_bytes};
+}
+
 selattn_generate_result to_c(const selattn::GenerateResult& r) {
   return selattn_generate_result{to_c(r.reason), static_cast<int>(r.tokens.size()), r.prompt_tokens, r.prompt_seconds,
                                  r.generate_seconds};
@@ -377,16 +383,7 @@ void selattn_cancel(selattn_session* session) {
 
 selattn_status selattn_session_kv_stats(const selattn_session* session, selattn_kv_stats* out) {
   if (session == nullptr || out == nullptr) return invalid(nullptr, "selattn_session_kv_stats: session or out is NULL");
-  const selattn::KvStats st = session->session->kv_stats();
-  *out = selattn_kv_stats{session->session->n_past(),
-                          st.n_ctx,
-                          st.live,
-                          st.budget_sum,
-                          st.full_context,
-                          st.pages,
-                          st.kv_bytes,
-                          st.meta_bytes,
-                          st.peak_kv_bytes};
+  *out = kv_stats_of(*session->session);
   return SELATTN_OK;
 }
 
@@ -481,10 +478,7 @@ int selattn_chat_n_turns(const selattn_chat* chat) {
 
 selattn_status selattn_chat_kv_stats(const selattn_chat* chat, selattn_kv_stats* out) {
   if (chat == nullptr || out == nullptr) return invalid(nullptr, "selattn_chat_kv_stats: chat or out is NULL");
-  const selattn::Session& s = chat->chat->session();
-  const selattn::KvStats st = s.kv_stats();
-  *out = selattn_kv_stats{s.n_past(), st.n_ctx,    st.live,       st.budget_sum,   st.full_context,
-                          st.pages,   st.kv_bytes, st.meta_bytes, st.peak_kv_bytes};
+  *out = kv_stats_of(chat->chat->session());
   return SELATTN_OK;
 }
 

@@ -34,17 +34,13 @@ uint64_t weights_fingerprint(const Model& model) {
   const Gpt2Weights& w = model.impl().weights;
   const int64_t C = w.wte.cols;
   std::vector<float> row(C);
-  uint64_t h = 14695981039346656037ull;
-  auto mix = [&](const float* p, std::size_t n) {
-    const auto* b = reinterpret_cast<const uint8_t*>(p);
-    for (std::size_t i = 0; i < n * sizeof(float); ++i) h = (h ^ b[i]) * 1099511628211ull;
-  };
+  uint64_t h = kFnv1aStart;
   for (int64_t r = 0; r < std::min<int64_t>(16, w.wte.rows); ++r) {
     w.wte.row_to_f32(r, row.data());
-    mix(row.data(), row.size());
+    h = fnv1a(h, row.data(), row.size() * sizeof(float));
   }
-  mix(w.lnf_w.data(), w.lnf_w.size());
-  mix(w.lnf_b.data(), w.lnf_b.size());
+  h = fnv1a(h, w.lnf_w.data(), w.lnf_w.size() * sizeof(float));
+  h = fnv1a(h, w.lnf_b.data(), w.lnf_b.size() * sizeof(float));
   return h;
 }
 

@@ -15,12 +15,20 @@
 
 namespace selattn {
 
+// FNV-1a, 64 bits: the checksum of saved files and the weights' fingerprint.
+constexpr uint64_t kFnv1aStart = 14695981039346656037ull;
+inline uint64_t fnv1a(uint64_t h, const void* p, std::size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
 class BinaryWriter {
  public:
   explicit BinaryWriter(std::ostream& out) : out_(out) {}
   void bytes(const void* p, std::size_t n) {
     out_.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
-    hash(p, n);
+    hash_ = fnv1a(hash_, p, n);
   }
   template <typename T>
   void value(const T& v) {
@@ -39,12 +47,8 @@ class BinaryWriter {
   uint64_t checksum() const { return hash_; }
 
  private:
-  void hash(const void* p, std::size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    for (std::size_t i = 0; i < n; ++i) hash_ = (hash_ ^ b[i]) * 1099511628211ull;
-  }
   std::ostream& out_;
-  uint64_t hash_ = 14695981039346656037ull;
+  uint64_t hash_ = kFnv1aStart;
 };
 
 class BinaryReader {
@@ -53,8 +57,7 @@ class BinaryReader {
   void bytes(void* p, std::size_t n, const char* what) {
     in_.read(static_cast<char*>(p), static_cast<std::streamsize>(n));
     check(static_cast<std::size_t>(in_.gcount()) == n, where_, ": truncated while reading ", what);
-    const auto* b = static_cast<const uint8_t*>(p);
-    for (std::size_t i = 0; i < n; ++i) hash_ = (hash_ ^ b[i]) * 1099511628211ull;
+    hash_ = fnv1a(hash_, p, n);
   }
   template <typename T>
   T value(const char* what) {
@@ -84,7 +87,7 @@ class BinaryReader {
  private:
   std::istream& in_;
   std::string where_;
-  uint64_t hash_ = 14695981039346656037ull;
+  uint64_t hash_ = kFnv1aStart;
 };
 
 }  // namespace selattn

@@ -26,6 +26,12 @@ inline float bf16_to_f32(uint16_t h) {
 
 float f16_to_f32(uint16_t h);
 
+// f32 -> f16 and bf16, round to nearest even (NaN stays NaN, overflow to inf).
+uint16_t f32_to_f16(float x);
+uint16_t f32_to_bf16(float x);
+// out[i] = f32_to_f16(in[i]) for i < n, eight at a time where the CPU converts them.
+void f32_to_f16_n(uint16_t* out, const float* in, std::size_t n);
+
 // Converts n elements of a weight dtype to f32. src may be unaligned.
 void convert_to_f32(float* dst, const void* src, DType dtype, std::size_t n);
 

@@ -5,10 +5,6 @@
 #include <cstring>
 #include <new>
 
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
-
 #include "core/dtype.h"
 
 namespace selattn {
@@ -73,51 +69,6 @@ AlignedBuffer::AlignedBuffer(std::size_t bytes) : size_(bytes) {
   data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, rounded)));
   if (!data_) throw std::bad_alloc();
   std::memset(data_.get(), 0, rounded);
-}
-
-uint16_t f32_to_bf16(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);  // quiet NaN
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(bits >> 16);
-}
-
-uint16_t f32_to_f16(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  const uint32_t sign = (bits >> 16) & 0x8000u;
-  const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
-  if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to inf (>= 65520)
-  if (abs < 0x38800000u) {
-    // Subnormal f16 (or zero): value = m x 2^-24, m = mantissa x 2^(exp - 126), rounded to nearest even.
-    if (abs < 0x33000000u) return static_cast<uint16_t>(sign);  // at most half the smallest subnormal
-    const uint32_t exp = abs >> 23;
-    const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
-    const uint32_t drop = 126 - exp;
-    uint32_t m = mant >> drop;
-    const uint32_t rem = mant & ((1u << drop) - 1);
-    const uint32_t half = 1u << (drop - 1);
-    if (rem > half || (rem == half && (m & 1u))) ++m;
-    return static_cast<uint16_t>(sign | m);
-  }
-  // Normal: rebias the exponent, round the mantissa to 10 bits.
-  uint32_t h = ((abs >> 13) - ((127 - 15) << 10));
-  const uint32_t rem = abs & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;
-  return static_cast<uint16_t>(sign | h);
-}
-
-void f32_to_f16_n(uint16_t* out, const float* in, std::size_t n) {
-  std::size_t i = 0;
-#if defined(__F16C__)
-  for (; i + 8 <= n; i += 8) {
-    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
-  }
-#endif
-  for (; i < n; ++i) out[i] = f32_to_f16(in[i]);  // the same rounding, one at a time
 }
 
 void quantize_q8(int8_t* values, uint16_t* scales, const float* w, int64_t rows, int64_t cols) {

@@ -72,12 +72,6 @@ class AlignedBuffer {
   std::size_t size_ = 0;
 };
 
-// f32 -> f16 and bf16, round to nearest even (NaN stays NaN, overflow to inf).
-uint16_t f32_to_f16(float x);
-uint16_t f32_to_bf16(float x);
-// out[i] = f32_to_f16(in[i]) for i < n, eight at a time where the CPU converts them.
-void f32_to_f16_n(uint16_t* out, const float* in, std::size_t n);
-
 // Fills q8 values (rows, cols) int8 and scales (rows, ceil(cols / 32)), both
 // row-major, from f32 rows: per block, scale = max|w| / 127 rounded to f16,
 // q = round(w / scale) clamped to [-127, 127].

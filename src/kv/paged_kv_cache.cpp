@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "core/check.h"
-#include "core/weight_matrix.h"  // f32_to_f16
+#include "core/dtype.h"
 #include "kv/eviction.h"
 
 namespace selattn {

@@ -8,6 +8,22 @@
 #include "selattn/error.h"
 
 namespace selattn::cli {
+namespace {
+
+// fn(), with an Error's message given the flag's name instead of the
+// library's ("--weights: expected file, f32, ... found ...").
+template <typename Fn>
+auto for_flag(const char* flag, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    const std::size_t colon = m.find(": ");
+    throw Error(std::string(flag) + ": " + (colon == std::string::npos ? m : m.substr(colon + 2)));
+  }
+}
+
+}  // namespace
 
 void add_kv_flags(CLI::App* cmd, KvFlags& f) {
   cmd->add_option("--kv-policy", f.policy, "KV eviction policy: none, selective, h2o, streaming")
@@ -49,11 +65,7 @@ void add_weights_flag(CLI::App* cmd, std::string& weights) {
 ModelOptions model_options(int n_threads, const std::string& weights) {
   ModelOptions o;
   o.n_threads = n_threads;
-  try {
-    o.weights = weight_format_from_name(weights);
-  } catch (const Error& e) {
-    throw Error("--" + std::string(e.what()));  // "--weights: expected ..., found ..."
-  }
+  o.weights = for_flag("--weights", [&] { return weight_format_from_name(weights); });
   return o;
 }
 
@@ -107,8 +119,7 @@ ModelOptions model_options(const KvFlags& f, int n_threads) {
   }
   if (f.memory_limit_mib < 0) throw Error("--kv-memory-limit: expected MiB >= 0");
   ModelOptions o = model_options(n_threads, f.weights);
-  if (f.type != "f32" && f.type != "f16") throw Error("--kv-type: expected f32 or f16, found \"" + f.type + "\"");
-  o.kv_type = kv_type_from_name(f.type);
+  o.kv_type = for_flag("--kv-type", [&] { return kv_type_from_name(f.type); });
   o.kv_page_size = f.page_size;
   o.kv_memory_limit = static_cast<std::size_t>(f.memory_limit_mib * 1024 * 1024);
   return o;
