@@ -63,11 +63,13 @@ std::shared_ptr<const Model> Model::load(const std::string& dir, const ModelOpti
   check(dir_exists(dir), dir, ": model folder not found (expected a directory with config.json and model.safetensors)");
   auto impl = std::make_unique<Impl>();
   impl->config = load_model_config(join_path(dir, "config.json"));
-  auto files = std::make_shared<const WeightFiles>(dir);
-  impl->weights = load_gpt2_weights(files, impl->config, options.weights);
-
+  {
+    // Mapped only while the weights are packed.
+    const WeightFiles files(dir);
+    impl->weights = load_gpt2_weights(files, impl->config, options.weights);
+    impl->info.weight_files = files.paths();
+  }
   impl->info.path = dir;
-  impl->info.weight_files = files->paths();
   finish_model(*impl, options);
   const ModelConfig& c = impl->config;
   const ModelInfo& info = impl->info;

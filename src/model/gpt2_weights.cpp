@@ -142,12 +142,10 @@ std::size_t Gpt2Weights::bytes() const {
   return n;
 }
 
-Gpt2Weights load_gpt2_weights(std::shared_ptr<const WeightFiles> files, const ModelConfig& config,
-                              WeightFormat format) {
+Gpt2Weights load_gpt2_weights(const WeightFiles& files, const ModelConfig& config, WeightFormat format) {
   const int64_t C = config.n_embd, V = config.vocab_size, P = config.n_positions, I = config.n_inner;
   Gpt2Weights w;
-  w.files = files;
-  Gpt2Reader r(*files, format, w.owned);
+  Gpt2Reader r(files, format, w.owned);
   w.wte = r.read_matrix("wte.weight", V, C, false);
   w.wpe = r.read_f32("wpe.weight", {P, C});
   w.layers.resize(config.n_layer);
@@ -170,7 +168,7 @@ Gpt2Weights load_gpt2_weights(std::shared_ptr<const WeightFiles> files, const Mo
   w.lnf_w = r.read_f32("ln_f.weight", {C});
   w.lnf_b = r.read_f32("ln_f.bias", {C});
   // lm_head is never under the transformer. prefix; absent means tied to wte.
-  const TensorView* head = files->find("lm_head.weight");
+  const TensorView* head = files.find("lm_head.weight");
   const TensorView* wte_view = r.find("wte.weight");
   w.lm_head_tied = head == nullptr || (head->nbytes == wte_view->nbytes && head->dtype == wte_view->dtype &&
                                        std::memcmp(head->data, wte_view->data, head->nbytes) == 0);

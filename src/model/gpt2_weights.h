@@ -40,8 +40,8 @@ struct Gpt2Weights {
   WeightMatrix lm_head;                  // (V, C); the same bytes as wte when tied
   bool lm_head_tied = true;
 
-  // What the matrices point into: the mapped files and converted buffers.
-  std::shared_ptr<const WeightFiles> files;
+  // What the matrices point into (packing copies every one of them, so the
+  // mapped files are not needed after loading).
   std::vector<AlignedBuffer> owned;
 
   // Filled by the loader, for ModelInfo.
@@ -55,7 +55,7 @@ struct Gpt2Weights {
 // Reads every tensor GPT-2 needs, checking names, dtypes and shapes against
 // the config, and holds the matrices in `format`. Throws Error naming the
 // file and tensor on any mismatch; warns about tensors it does not use.
-Gpt2Weights load_gpt2_weights(std::shared_ptr<const WeightFiles> files, const ModelConfig& config, WeightFormat format);
+Gpt2Weights load_gpt2_weights(const WeightFiles& files, const ModelConfig& config, WeightFormat format);
 
 // Normal(0, 0.02) matrices and biases, layernorms at identity, tied lm_head;
 // matrices converted to `format` (kFile means f32).
