@@ -146,14 +146,7 @@ void PagedKvCache::store_step(int layer, const float* k, const float* v, int32_t
 void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, const float* attention) {
   Layer& L = layers_[layer];
   const int n = L.active_slots(page_size_);  // slots past it are empty
-  if (track_f_) {
-    // f_j += max(0, A[sel, t, j]) for every cached j but BOS and t itself.
-    for (int s = 0; s < n; ++s) {
-      const int32_t p = L.pos[s];
-      if (p <= 0 || p == pos) continue;
-      L.f[s] += std::max(0.0f, sel_logits[s]);
-    }
-  }
+  if (track_f_) add_selection(L, pos, sel_logits, n);
   if (policy_ == KvPolicy::kH2O) {
     for (int s = 0; s < n; ++s) {
       if (L.pos[s] >= 0) L.attention[s] += attention[s];
@@ -176,6 +169,15 @@ void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, con
   }
 }
 
+void PagedKvCache::add_selection(Layer& L, int32_t pos, const float* sel_logits, int n) {
+  // f_j += max(0, A[sel, t, j]) for every cached j but BOS and t itself.
+  for (int s = 0; s < n; ++s) {
+    const int32_t p = L.pos[s];
+    if (p <= 0 || p == pos) continue;
+    L.f[s] += std::max(0.0f, sel_logits[s]);
+  }
+}
+
 bool PagedKvCache::can_chunk(int layer, int T) const {
   const Layer& L = layers_[layer];
   return policy_ != KvPolicy::kH2O && (L.budget == 0 || L.live + T <= L.budget);
@@ -186,15 +188,9 @@ void PagedKvCache::accumulate_chunk(int layer, const int32_t* q_pos, int T, cons
   const std::size_t n = L.active_slots(page_size_);
   for (int i = 0; i < T; ++i) {
     std::copy(L.f.begin(), L.f.begin() + n, f_rows + i * n);
-    if (!track_f_) continue;
-    // end_step's update, in the same order: a slot that query i cannot see
-    // yet has a score of 0 and keeps its f.
-    const float* sel = sel_scores + i * n;
-    for (std::size_t s = 0; s < n; ++s) {
-      const int32_t p = L.pos[s];
-      if (p <= 0 || p == q_pos[i]) continue;
-      L.f[s] += std::max(0.0f, sel[s]);
-    }
+    // The step update, in the same order: a slot that query i cannot see yet
+    // has a score of 0 and keeps its f.
+    add_selection(L, q_pos[i], sel_scores + i * n, static_cast<int>(n));
   }
 }
 

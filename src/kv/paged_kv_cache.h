@@ -88,6 +88,8 @@ class PagedKvCache final : public KvCache {
   int take_slot(Layer& layer);  // first hole, else a fresh page's first slot
   void free_slot(Layer& layer, int slot);
   void write_slot(Layer& layer, int slot, const float* k, const float* v, int32_t pos);
+  // The f update of the query at `pos`: sel_logits (n) its selection logits per slot.
+  void add_selection(Layer& layer, int32_t pos, const float* sel_logits, int n);
 
   KvPagePool& pool_;
   int n_embd_, n_ctx_, page_size_, max_pages_;
