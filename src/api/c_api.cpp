@@ -110,6 +110,17 @@ selattn::TokenCallback token_callback(selattn_token_callback callback, void* use
   return [callback, user_data](std::string_view piece) { return callback(piece.data(), piece.size(), user_data) != 0; };
 }
 
+// A session handle around an existing Session, sharing the model handle's tokenizer.
+selattn_session* wrap(selattn::Session&& s, std::shared_ptr<const selattn::Model> model,
+                      const std::optional<selattn::Tokenizer>& tok, const std::string& tok_error) {
+  auto h = std::make_unique<selattn_session>();
+  h->model = std::move(model);
+  h->tokenizer = tok;
+  h->tokenizer_error = tok_error;
+  h->session = std::make_unique<selattn::Session>(std::move(s));
+  return h.release();
+}
+
 selattn_stop_reason to_c(selattn::StopReason r);
 
 selattn_kv_stats kv_stats_of(const selattn::Session& s) {
@@ -262,12 +273,7 @@ selattn_status selattn_session_create(selattn_model* model, const selattn_sessio
   }
   return guarded(&model->error, [&] {
     const selattn::SessionOptions o = session_options(params != nullptr ? *params : selattn_session_default_params());
-    auto s = std::make_unique<selattn_session>();
-    s->model = model->model;
-    s->tokenizer = model->tokenizer;
-    s->tokenizer_error = model->tokenizer_error;
-    s->session = std::make_unique<selattn::Session>(model->model, o);
-    *out = s.release();
+    *out = wrap(selattn::Session(model->model, o), model->model, model->tokenizer, model->tokenizer_error);
     return SELATTN_OK;
   });
 }
@@ -304,21 +310,6 @@ selattn_status selattn_session_save(const selattn_session* session, const char* 
     return SELATTN_OK;
   });
 }
-
-namespace {
-
-// A session handle around an existing Session, sharing the model handle's tokenizer.
-selattn_session* wrap(selattn::Session&& s, std::shared_ptr<const selattn::Model> model,
-                      const std::optional<selattn::Tokenizer>& tok, const std::string& tok_error) {
-  auto h = std::make_unique<selattn_session>();
-  h->model = std::move(model);
-  h->tokenizer = tok;
-  h->tokenizer_error = tok_error;
-  h->session = std::make_unique<selattn::Session>(std::move(s));
-  return h.release();
-}
-
-}  // namespace
 
 selattn_status selattn_session_load(selattn_model* model, const char* path, selattn_session** out) {
   if (out == nullptr) return invalid(nullptr, "selattn_session_load: out is NULL");

@@ -37,6 +37,10 @@ void activate(float* x, int64_t n, Activation act) {
   }
 }
 
+// Whether a slot at position p (-1: a hole) of a page (held or not) is a
+// token a query at q_pos sees.
+inline bool slot_visible(bool held, int32_t p, int32_t q_pos) { return held && p >= 0 && p <= q_pos; }
+
 // Turns one query's raw logits q.k over a layer's view into softmax
 // probabilities, the shared middle of every attention path, so chunked and
 // step-by-step attention agree bit for bit.
@@ -50,8 +54,7 @@ void attention_probs(float* row, int32_t q_pos, const KvLayerView& kv, float sca
     const bool held = kv.pages[page].k != nullptr;
     for (int s = 0; s < kv.page_size; ++s) {
       const int slot = static_cast<int>(page) * kv.page_size + s;
-      const int32_t p = kv.pos[slot];
-      if (!held || p < 0 || p > q_pos) {
+      if (!slot_visible(held, kv.pos[slot], q_pos)) {
         row[slot] = -std::numeric_limits<float>::infinity();
         if (sel != nullptr) sel[slot] = 0.0f;
         continue;
@@ -220,8 +223,8 @@ class CpuBackend final : public Backend {
         const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
         const int32_t max_pos = *std::max_element(q_pos + t0, q_pos + t0 + nq);
         const KvLayerView seen = visible_view(kv, page_min_, max_pos, pages_[thread]);
-        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, seen.pages, kv.page_size, kv.type,
-                           h * HS, HS);
+        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, seen.pages, kv.page_size, kv.type, h * HS,
+                           HS);
         for (int i = 0; i < nq; ++i) {
           const int64_t t = t0 + i;
           attention_probs(rows + i * S, q_pos[t], seen, scale, f_rows != nullptr ? f_rows + t * S : nullptr, nullptr);
@@ -249,9 +252,9 @@ class CpuBackend final : public Backend {
         for (int i = 0; i < nq; ++i) {
           float* row = rows + i * S;
           for (int64_t slot = 0; slot < S; ++slot) {
-            const int32_t p = kv.pos[slot];
-            const bool visible = kv.pages[slot / kv.page_size].k != nullptr && p >= 0 && p <= q_pos[t0 + i];
-            row[slot] = visible ? row[slot] * scale : 0.0f;  // as attention_probs computes sel
+            const bool held = kv.pages[slot / kv.page_size].k != nullptr;
+            row[slot] = slot_visible(held, kv.pos[slot], q_pos[t0 + i]) ? row[slot] * scale
+                                                                        : 0.0f;  // as attention_probs computes sel
           }
         }
       }
