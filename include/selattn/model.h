@@ -32,17 +32,28 @@ enum class WeightFormat { kFile, kF32, kF16, kBF16, kQ8 };
 SELATTN_EXPORT WeightFormat weight_format_from_name(const std::string& name);  // "file", "f32", "f16", "bf16", "q8"; Error otherwise
 SELATTN_EXPORT const char* weight_format_name(WeightFormat format);
 
+// Where the model runs: the CPU, or an NVIDIA GPU through CUDA (in builds
+// with CUDA; loading fails with a clear Error otherwise, or when no GPU is
+// visible).
+enum class Device { kCpu, kCuda };
+
+SELATTN_EXPORT Device device_from_name(const std::string& name);  // "cpu", "cuda"; Error otherwise
+SELATTN_EXPORT const char* device_name(Device device);
+SELATTN_EXPORT bool cuda_available();  // built with CUDA and a GPU is visible
+
 struct ModelOptions {
   int n_threads = 0;                // worker threads for the CPU backend; 0 = all cores
   int kv_page_size = 16;            // token slots per KV page (the pool is shared by all sessions)
   std::size_t kv_memory_limit = 0;  // most bytes of KV pages in use at once, all sessions; 0 = no limit
   WeightFormat weights = WeightFormat::kFile;
   KvType kv_type = KvType::kF32;  // element type of the K/V pages (the pool is shared by all sessions)
+  Device device = Device::kCpu;
 };
 
 // What `selattn inspect` prints.
 struct ModelInfo {
   std::string path;           // the model folder
+  std::string device;         // what the model runs on, e.g. "CPU (avx512, 2 threads)"
   std::string weights_dtype;  // dtype of the stored weights: "f32", "f16", "bf16" (or "mixed")
   std::vector<std::string> weight_files;
   int64_t n_params = 0;  // parameters, tied lm_head counted once

@@ -31,6 +31,24 @@ const char* weight_format_name(WeightFormat format) {
   return "?";
 }
 
+Device device_from_name(const std::string& name) {
+  if (name == "cpu") return Device::kCpu;
+  if (name == "cuda") return Device::kCuda;
+  fail("device: expected cpu or cuda, found \"", name, "\"");
+}
+
+const char* device_name(Device device) { return device == Device::kCuda ? "cuda" : "cpu"; }
+
+bool cuda_available() {
+  if (!cuda_built()) return false;
+  try {
+    make_cuda_backend(0);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
@@ -38,6 +56,11 @@ const ModelConfig& Model::config() const { return impl_->config; }
 const ModelInfo& Model::info() const { return impl_->info; }
 
 namespace {
+
+std::unique_ptr<Backend> make_backend(const ModelOptions& options) {
+  if (options.device == Device::kCuda) return make_cuda_backend(0);
+  return make_cpu_backend(options.n_threads);
+}
 
 // The parts of a Model that do not depend on where the weights came from.
 void finish_model(Model::Impl& impl, const ModelOptions& options) {
@@ -52,8 +75,11 @@ void finish_model(Model::Impl& impl, const ModelOptions& options) {
   info.kv_bytes_per_token = static_cast<std::size_t>(c.n_layer) * 2 * c.n_embd * kv_type_size(options.kv_type);
   check(options.kv_page_size >= 1 && options.kv_page_size <= 4096, "KV page size: expected 1..4096 slots, found ",
         options.kv_page_size);
-  impl.backend = make_cpu_backend(options.n_threads);
-  impl.kv_pool = std::make_unique<KvPagePool>(options.kv_page_size, c.n_embd, options.kv_type, options.kv_memory_limit);
+  impl.backend = make_backend(options);
+  impl.tensors = upload_gpt2_weights(*impl.backend, impl.weights);
+  impl.kv_pool = std::make_unique<KvPagePool>(*impl.backend, options.kv_page_size, c.n_embd, options.kv_type,
+                                              options.kv_memory_limit);
+  info.device = impl.backend->device_name();
 }
 
 }  // namespace

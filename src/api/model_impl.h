@@ -13,8 +13,9 @@ namespace selattn {
 struct Model::Impl {
   ModelConfig config;
   ModelInfo info;
-  Gpt2Weights weights;
+  Gpt2Weights weights;                  // on the host, as loaded
   std::unique_ptr<Backend> backend;
+  Gpt2Tensors tensors;                  // where the backend reads the weights; freed before the backend
   std::unique_ptr<KvPagePool> kv_pool;  // shared by every session; thread-safe
 };
 

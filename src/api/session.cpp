@@ -51,7 +51,8 @@ Session::Impl::Impl(std::shared_ptr<const Model> m, const SessionOptions& o)
     : model(std::move(m)),
       options(o),
       cache(*model->impl().kv_pool, cache_config(model->config(), o.n_ctx, o.kv)),
-      act(model->config(), std::min(o.n_batch, o.n_ctx), cache.max_slots(), cache.selection_head() >= 0),
+      act(*model->impl().backend, model->config(), std::min(o.n_batch, o.n_ctx), cache.max_slots(),
+          cache.selection_head() >= 0),
       last_logits(model->config().vocab_size) {
   tokens.reserve(options.n_ctx);  // appending never reallocates on the decode path
 }
@@ -77,7 +78,7 @@ void Session::Impl::run(std::span<const int32_t> ids, float* all) {
       const int T = static_cast<int>(std::min<std::size_t>(act.max_tokens, ids.size() - done));
       const bool last_chunk = done + T == ids.size();
       float* out = all != nullptr ? all + done * V : last_logits.data();
-      gpt2_forward(*m.backend, m.config, m.weights, cache, act, ids.data() + done, T, all != nullptr, out);
+      gpt2_forward(*m.backend, m.config, m.tensors, cache, act, ids.data() + done, T, all != nullptr, out);
       if (all != nullptr && last_chunk) {
         std::copy(out + static_cast<std::size_t>(T - 1) * V, out + static_cast<std::size_t>(T) * V,
                   last_logits.begin());

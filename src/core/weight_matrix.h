@@ -25,6 +25,11 @@ namespace selattn {
 
 enum class WeightType : uint8_t { kF32, kF16, kBF16, kQ8 };
 
+// How a matrix's values are ordered. The CPU reads panels (below); a GPU
+// backend reads plain rows: value (r, c) at r * cols + c, q8 scales at
+// r * q8_blocks() + b, no padding and no interleaving.
+enum class WeightLayout : uint8_t { kPanels, kRowMajor };
+
 constexpr int kPanel = 64;  // rows per panel
 
 // q8: int8 values with one f16 scale per block of kQ8Block columns of a row;
@@ -44,6 +49,7 @@ constexpr int panel_slot(WeightType type, int row_in_panel) {
 
 struct WeightMatrix {
   WeightType type = WeightType::kF32;
+  WeightLayout layout = WeightLayout::kPanels;  // at() and row_to_f32() read kPanels only
   const void* data = nullptr;        // (panels, cols, 64) values of `type`, 64-byte aligned
   const uint16_t* scales = nullptr;  // q8 only: (panels, q8_blocks(), 64) f16 scales
   int64_t rows = 0, cols = 0;

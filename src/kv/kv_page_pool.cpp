@@ -4,8 +4,9 @@
 
 namespace selattn {
 
-KvPagePool::KvPagePool(int page_size, int n_embd, KvType type, std::size_t limit_bytes)
-    : page_size_(page_size),
+KvPagePool::KvPagePool(Backend& backend, int page_size, int n_embd, KvType type, std::size_t limit_bytes)
+    : backend_(backend),
+      page_size_(page_size),
       type_(type),
       page_bytes_(static_cast<std::size_t>(page_size) * n_embd * 2 * kv_type_size(type)),
       limit_bytes_(limit_bytes) {
@@ -49,7 +50,7 @@ uint8_t* KvPagePool::kv_page_alloc(bool reserved) {
     return p;
   }
   try {
-    pages_.push_back(std::make_unique<uint8_t[]>(page_bytes_));  // zeroed: no stale NaN in a fresh page
+    pages_.emplace_back(backend_, page_bytes_);  // zeroed: no stale NaN in a fresh page
   } catch (...) {
     if (reserved && reserved_in_use_ > 0) {
       --reserved_in_use_;
@@ -58,7 +59,7 @@ uint8_t* KvPagePool::kv_page_alloc(bool reserved) {
     }
     throw;
   }
-  return pages_.back().get();
+  return pages_.back().data<uint8_t>();
 }
 
 void KvPagePool::kv_page_free(uint8_t* page, bool reserved) {

@@ -8,18 +8,19 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <vector>
 
+#include "backend/backend.h"
 #include "selattn/kv.h"
 
 namespace selattn {
 
 class KvPagePool {
  public:
+  // Pages live in `backend`'s memory, which must outlive the pool.
   // limit_bytes: most bytes of pages in use at once; 0 = no limit.
-  KvPagePool(int page_size, int n_embd, KvType type, std::size_t limit_bytes);
+  KvPagePool(Backend& backend, int page_size, int n_embd, KvType type, std::size_t limit_bytes);
 
   // Promises n pages to a session's layers with budgets (docs/design.md section 3: a layer at
   // budget B never holds more than ceil((B + 1) / page_size) pages), so they
@@ -35,6 +36,7 @@ class KvPagePool {
   uint8_t* kv_page_alloc(bool reserved);
   void kv_page_free(uint8_t* page, bool reserved);
 
+  Backend& backend() const { return backend_; }
   int page_size() const { return page_size_; }
   KvType type() const { return type_; }
   std::size_t page_bytes() const { return page_bytes_; }
@@ -42,12 +44,13 @@ class KvPagePool {
   std::size_t limit_bytes() const { return limit_bytes_; }
 
  private:
+  Backend& backend_;
   int page_size_;
   KvType type_;
   std::size_t page_bytes_;
   std::size_t limit_bytes_;
   mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<uint8_t[]>> pages_;  // every page ever allocated
+  std::vector<BackendBuffer> pages_;  // every page ever allocated
   std::vector<uint8_t*> free_;
   std::size_t reserved_ = 0;           // pages promised to budgeted layers
   std::size_t reserved_in_use_ = 0;    // of them, held now

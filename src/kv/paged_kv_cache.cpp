@@ -2,17 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "core/check.h"
-#include "core/dtype.h"
-#include "kv/eviction.h"
 
 namespace selattn {
 
 PagedKvCache::PagedKvCache(KvPagePool& pool, const PagedKvCacheConfig& c)
     : pool_(pool),
+      backend_(pool.backend()),
       n_embd_(c.n_embd),
       n_ctx_(c.n_ctx),
       page_size_(pool.page_size()),
@@ -42,12 +40,13 @@ PagedKvCache::PagedKvCache(KvPagePool& pool, const PagedKvCacheConfig& c)
     Layer& L = layers_[l];
     L.budget = evicts ? budgets[l] : 0;
     L.pages.assign(max_pages_, nullptr);
-    L.page_views.assign(max_pages_, KvPage{});
-    L.page_live.assign(max_pages_, 0);
-    L.pos.assign(slots, -1);
-    L.f.assign(slots, 0.0f);
-    L.attention.assign(slots, 0.0f);
-    L.evicted.reserve(c.n_ctx);
+    L.page_table = backend_array<KvPage>(backend_, max_pages_);
+    L.pos = backend_array<int32_t>(backend_, slots);
+    if (track_f_) L.f = backend_array<float>(backend_, slots);
+    if (policy_ == KvPolicy::kH2O) L.attention = backend_array<float>(backend_, slots);
+    L.holes = backend_array<int32_t>(backend_, slots);
+    L.evicted = backend_array<int32_t>(backend_, c.n_ctx);
+    clear_slots(L, 0, static_cast<int>(slots));
   }
   // A layer at budget B holds at most ceil((B + 1) / page) pages (a new page
   // is taken only when every held one is full); promise them now, so this
@@ -62,119 +61,84 @@ PagedKvCache::PagedKvCache(KvPagePool& pool, const PagedKvCacheConfig& c)
 }
 
 PagedKvCache::~PagedKvCache() {
-  reset();
+  for (Layer& L : layers_) {
+    for (int p = 0; p < L.page_end; ++p) pool_.kv_page_free(L.pages[p], L.budget > 0);
+  }
   pool_.kv_unreserve(reserved_pages_);
 }
 
-int PagedKvCache::take_slot(Layer& L) {
-  for (int p = 0; p < L.page_end; ++p) {
-    if (L.pages[p] == nullptr || L.page_live[p] == page_size_) continue;
-    for (int s = 0; s < page_size_; ++s) {
-      if (L.pos[p * page_size_ + s] < 0) return p * page_size_ + s;
-    }
-  }
-  for (int p = 0; p < max_pages_; ++p) {
-    if (L.pages[p] != nullptr) continue;
-    L.pages[p] = pool_.kv_page_alloc(L.budget > 0);
-    L.page_views[p] =
-        KvPage{L.pages[p], L.pages[p] + static_cast<std::size_t>(page_size_) * n_embd_ * kv_type_size(pool_.type())};
-    L.pages_held++;
-    L.peak_pages = std::max(L.peak_pages, L.pages_held);
-    L.page_end = std::max(L.page_end, p + 1);
-    return p * page_size_;
-  }
-  fail("KV cache: a layer ran out of page-table entries (", max_pages_, " pages of ", page_size_, " slots for n_ctx ",
-       n_ctx_, ")");
+KvLayerSlots PagedKvCache::slots(const Layer& L) const {
+  KvLayerSlots s;
+  s.view.pages = std::span<const KvPage>(L.page_table.data<const KvPage>(), L.page_end);
+  s.view.page_size = page_size_;
+  s.view.type = pool_.type();
+  s.view.pos = L.pos.data<const int32_t>();
+  s.view.f = subtract_f_ ? L.f.data<const float>() : nullptr;
+  s.pos = L.pos.data<int32_t>();
+  s.f = L.f.data<float>();
+  s.attention = L.attention.data<float>();
+  s.holes = L.holes.data<int32_t>();
+  s.evicted = L.evicted.data<int32_t>();
+  s.n_holes = L.n_holes;
+  s.n_evicted = L.n_evicted;
+  return s;
 }
 
-void PagedKvCache::write_slot(Layer& L, int slot, const float* k, const float* v, int32_t pos) {
-  const int p = slot / page_size_, s = slot % page_size_;
-  const std::size_t C = n_embd_, P = page_size_;
-  if (pool_.type() == KvType::kF16) {
-    auto* K = reinterpret_cast<uint16_t*>(L.pages[p]);  // (C, page_size)
-    uint16_t* V = K + P * C;                            // (page_size, C)
-    f32_to_f16_n(V + s * C, v, C);
-    half_row_.resize(C);
-    f32_to_f16_n(half_row_.data(), k, C);
-    for (std::size_t c = 0; c < C; ++c) K[c * P + s] = half_row_[c];
-  } else {
-    auto* K = reinterpret_cast<float*>(L.pages[p]);
-    float* V = K + P * C;
-    for (std::size_t c = 0; c < C; ++c) K[c * P + s] = k[c];
-    std::memcpy(V + s * C, v, C * sizeof(float));
+void PagedKvCache::clear_slots(Layer& L, int first, int count) {
+  if (count <= 0) return;
+  const std::vector<int32_t> empty(count, -1);
+  backend_.upload(L.pos.data<int32_t>() + first, empty.data(), count * sizeof(int32_t));
+  const std::vector<float> zeros(count, 0.0f);
+  if (L.f.bytes() > 0) backend_.upload(L.f.data<float>() + first, zeros.data(), count * sizeof(float));
+  if (L.attention.bytes() > 0) backend_.upload(L.attention.data<float>() + first, zeros.data(), count * sizeof(float));
+}
+
+void PagedKvCache::add_pages(Layer& L, int slots_needed) {
+  while (L.page_end * page_size_ < slots_needed) {
+    check(L.page_end < max_pages_, "KV cache: a layer ran out of page-table entries (", max_pages_, " pages of ",
+          page_size_, " slots for n_ctx ", n_ctx_, ")");
+    uint8_t* page = pool_.kv_page_alloc(L.budget > 0);
+    const KvPage entry{page, page + static_cast<std::size_t>(page_size_) * n_embd_ * kv_type_size(pool_.type())};
+    backend_.upload(L.page_table.data<KvPage>() + L.page_end, &entry, sizeof(entry));
+    L.pages[L.page_end++] = page;
+    L.peak_pages = std::max(L.peak_pages, L.page_end);
   }
-  L.pos[slot] = pos;
-  L.f[slot] = 0.0f;
-  L.attention[slot] = 0.0f;
-  L.page_live[p]++;
-  L.live++;
+}
+
+void PagedKvCache::place(int layer, const float* k, const float* v, int stride, int T, int32_t pos0) {
+  check(layer >= 0 && layer < n_layer(), "KV cache: layer ", layer, " out of range [0, ", n_layer(), ")");
+  check(pos0 >= 0 && pos0 + T <= n_ctx_, "KV cache: positions ", pos0, "..", pos0 + T - 1, " outside the context of ",
+        n_ctx_);
+  Layer& L = layers_[layer];
+  const int from_holes = std::min(T, L.n_holes);
+  const int fresh = T - from_holes;
+  add_pages(L, L.fresh + fresh);
+  backend_.kv_store(slots(L), k, v, stride, T, pos0, L.fresh, n_embd_);
+  L.n_holes -= from_holes;
+  L.fresh += fresh;
+  L.live += T;
   L.peak_live = std::max(L.peak_live, L.live);
 }
 
-void PagedKvCache::free_slot(Layer& L, int slot) {
-  const int p = slot / page_size_;
-  L.pos[slot] = -1;
-  L.f[slot] = 0.0f;
-  L.attention[slot] = 0.0f;
-  L.live--;
-  if (--L.page_live[p] == 0) {  // an empty page goes back at once
-    pool_.kv_page_free(L.pages[p], L.budget > 0);
-    L.pages[p] = nullptr;
-    L.page_views[p] = KvPage{};
-    L.pages_held--;
-    while (L.page_end > 0 && L.pages[L.page_end - 1] == nullptr) L.page_end--;
-  }
-}
-
 void PagedKvCache::store(int layer, const float* k, const float* v, int stride, int T) {
-  check(layer >= 0 && layer < n_layer(), "KV cache: layer ", layer, " out of range [0, ", n_layer(), ")");
-  check(n_past_ + T <= n_ctx_, "KV cache: ", T, " new tokens after ", n_past_, " exceed n_ctx ", n_ctx_);
-  Layer& L = layers_[layer];
-  for (int t = 0; t < T; ++t) {
-    write_slot(L, take_slot(L), k + static_cast<std::size_t>(t) * stride, v + static_cast<std::size_t>(t) * stride,
-               n_past_ + t);
-  }
+  place(layer, k, v, stride, T, n_past_);
 }
 
 void PagedKvCache::store_step(int layer, const float* k, const float* v, int32_t pos) {
-  check(layer >= 0 && layer < n_layer(), "KV cache: layer ", layer, " out of range [0, ", n_layer(), ")");
-  check(pos >= 0 && pos < n_ctx_, "KV cache: position ", pos, " outside the context of ", n_ctx_);
-  Layer& L = layers_[layer];
-  write_slot(L, take_slot(L), k, v, pos);
+  place(layer, k, v, 0, 1, pos);
 }
 
 void PagedKvCache::end_step(int layer, int32_t pos, const float* sel_logits, const float* attention) {
   Layer& L = layers_[layer];
-  const int n = L.active_slots(page_size_);  // slots past it are empty
-  if (track_f_) add_selection(L, pos, sel_logits, n);
-  if (policy_ == KvPolicy::kH2O) {
-    for (int s = 0; s < n; ++s) {
-      if (L.pos[s] >= 0) L.attention[s] += attention[s];
-    }
-  }
-  if (L.budget == 0) return;
-  const int recent = recent_ >= 0 ? recent_ : L.budget / 2;
-  while (L.live > L.budget) {
-    const std::size_t active = L.active_slots(page_size_);
-    const EvictionInputs in{std::span<const int32_t>(L.pos).first(active),
-                            std::span<const float>(L.f).first(active),
-                            std::span<const float>(L.attention).first(active),
-                            pos,
-                            recent,
-                            sinks_};
-    const int victim = kv_choose_victim(policy_, in);
-    if (victim < 0) break;  // only protected tokens left (BOS under a budget of 0)
-    L.evicted.push_back(L.pos[victim]);
-    free_slot(L, victim);
-  }
-}
-
-void PagedKvCache::add_selection(Layer& L, int32_t pos, const float* sel_logits, int n) {
-  // f_j += max(0, A[sel, t, j]) for every cached j but BOS and t itself.
-  for (int s = 0; s < n; ++s) {
-    const int32_t p = L.pos[s];
-    if (p <= 0 || p == pos) continue;
-    L.f[s] += std::max(0.0f, sel_logits[s]);
+  // Every eviction rule finds a victim when a layer is over a budget >= 1,
+  // so the host knows the counts after the step without asking.
+  const bool evict = L.budget > 0 && L.live > L.budget;
+  const KvEvictRule rule{policy_, recent_ >= 0 ? recent_ : L.budget / 2, sinks_};
+  backend_.kv_end_step(slots(L), L.page_end * page_size_, pos, sel_logits, attention, rule, evict);
+  if (evict) {
+    L.n_evicted++;
+    L.n_holes++;
+    L.live--;
   }
 }
 
@@ -184,50 +148,52 @@ bool PagedKvCache::can_chunk(int layer, int T) const {
 }
 
 void PagedKvCache::accumulate_chunk(int layer, const int32_t* q_pos, int T, const float* sel_scores, float* f_rows) {
-  Layer& L = layers_[layer];
-  const std::size_t n = L.active_slots(page_size_);
-  for (int i = 0; i < T; ++i) {
-    std::copy(L.f.begin(), L.f.begin() + n, f_rows + i * n);
-    // The step update, in the same order: a slot that query i cannot see yet
-    // has a score of 0 and keeps its f.
-    add_selection(L, q_pos[i], sel_scores + i * n, static_cast<int>(n));
-  }
+  const Layer& L = layers_[layer];
+  backend_.kv_accumulate_chunk(slots(L), L.page_end * page_size_, q_pos, T, sel_scores, f_rows);
 }
 
-KvLayerView PagedKvCache::view(int layer) const {
-  const Layer& L = layers_[layer];
-  KvLayerView v;
-  v.pages = std::span<const KvPage>(L.page_views).first(L.page_end);
-  v.page_size = page_size_;
-  v.type = pool_.type();
-  v.pos = L.pos.data();
-  v.f = subtract_f_ ? L.f.data() : nullptr;
-  return v;
-}
+KvLayerView PagedKvCache::view(int layer) const { return slots(layers_[layer]).view; }
 
 void PagedKvCache::commit(int T) { n_past_ += T; }
 
 void PagedKvCache::reset() {
   for (Layer& L : layers_) {
-    for (int p = 0; p < max_pages_; ++p) {
-      if (L.pages[p] != nullptr) pool_.kv_page_free(L.pages[p], L.budget > 0);
+    for (int p = 0; p < L.page_end; ++p) {
+      pool_.kv_page_free(L.pages[p], L.budget > 0);
       L.pages[p] = nullptr;
-      L.page_views[p] = KvPage{};
-      L.page_live[p] = 0;
     }
-    std::fill(L.pos.begin(), L.pos.end(), -1);
-    std::fill(L.f.begin(), L.f.end(), 0.0f);
-    std::fill(L.attention.begin(), L.attention.end(), 0.0f);
-    L.evicted.clear();
-    L.live = L.peak_live = L.pages_held = L.peak_pages = L.page_end = 0;
+    clear_slots(L, 0, L.page_end * page_size_);
+    L.fresh = L.n_holes = L.n_evicted = 0;
+    L.live = L.peak_live = L.page_end = L.peak_pages = 0;
   }
   n_past_ = 0;
 }
 
+std::vector<int32_t> PagedKvCache::download_pos(const Layer& L) const {
+  std::vector<int32_t> pos(static_cast<std::size_t>(L.page_end) * page_size_);
+  backend_.download(pos.data(), L.pos.data(), pos.size() * sizeof(int32_t));
+  return pos;
+}
+
+std::vector<float> PagedKvCache::download_floats(const BackendBuffer& buffer, int n) const {
+  std::vector<float> out(n, 0.0f);
+  if (buffer.bytes() > 0) backend_.download(out.data(), buffer.data(), n * sizeof(float));
+  return out;
+}
+
+std::vector<int32_t> PagedKvCache::evicted(int layer) const {
+  const Layer& L = layers_.at(layer);
+  std::vector<int32_t> out(L.n_evicted);
+  if (!out.empty()) backend_.download(out.data(), L.evicted.data(), out.size() * sizeof(int32_t));
+  return out;
+}
+
 float PagedKvCache::f_of(int layer, int32_t pos) const {
-  const Layer& L = layers_[layer];
-  for (int s = 0; s < L.active_slots(page_size_); ++s) {
-    if (L.pos[s] == pos) return L.f[s];
+  const Layer& L = layers_.at(layer);
+  const std::vector<int32_t> slot_pos = download_pos(L);
+  const std::vector<float> f = download_floats(L.f, static_cast<int>(slot_pos.size()));
+  for (std::size_t s = 0; s < slot_pos.size(); ++s) {
+    if (slot_pos[s] == pos) return f[s];
   }
   return std::numeric_limits<float>::quiet_NaN();
 }
@@ -235,7 +201,7 @@ float PagedKvCache::f_of(int layer, int32_t pos) const {
 bool PagedKvCache::can_truncate() const {
   if (track_f_ || policy_ == KvPolicy::kH2O) return false;
   for (const Layer& L : layers_) {
-    if (!L.evicted.empty()) return false;
+    if (L.n_evicted > 0 || L.n_holes > 0) return false;
   }
   return true;
 }
@@ -243,10 +209,16 @@ bool PagedKvCache::can_truncate() const {
 void PagedKvCache::truncate(int n_past) {
   check(can_truncate(), "KV cache: tokens cannot be taken back once scores accumulated or tokens were evicted");
   check(n_past >= 0 && n_past <= n_past_, "KV cache: cannot truncate to ", n_past, " of ", n_past_, " positions");
+  // Nothing was evicted, so slot s holds position s.
   for (Layer& L : layers_) {
-    for (int s = 0; s < L.active_slots(page_size_); ++s) {
-      if (L.pos[s] >= n_past) free_slot(L, s);
+    clear_slots(L, n_past, L.fresh - n_past);
+    const int keep = (n_past + page_size_ - 1) / page_size_;
+    for (int p = keep; p < L.page_end; ++p) {
+      pool_.kv_page_free(L.pages[p], L.budget > 0);
+      L.pages[p] = nullptr;
     }
+    L.page_end = std::min(L.page_end, keep);
+    L.fresh = L.live = n_past;
   }
   n_past_ = n_past;
 }
@@ -258,21 +230,23 @@ void PagedKvCache::save(BinaryWriter& out) const {
   out.value<int32_t>(page_size_);
   out.value<int32_t>(static_cast<int32_t>(pool_.type()));
   out.value<int32_t>(n_past_);
-  const std::size_t slots_per_page = page_size_;
+  const std::size_t P = page_size_;
+  std::vector<uint8_t> page(pool_.page_bytes());
   for (const Layer& L : layers_) {
+    const std::vector<int32_t> pos = download_pos(L);
+    const std::vector<float> f = download_floats(L.f, static_cast<int>(pos.size()));
+    const std::vector<float> attention = download_floats(L.attention, static_cast<int>(pos.size()));
     out.value<int32_t>(L.budget);
     out.value<int32_t>(L.page_end);
     for (int p = 0; p < L.page_end; ++p) {
-      const uint8_t held = L.pages[p] != nullptr ? 1 : 0;
-      out.value(held);
-      if (!held) continue;
-      out.bytes(L.pages[p], pool_.page_bytes());
-      const std::size_t first = p * slots_per_page;
-      out.bytes(L.pos.data() + first, slots_per_page * sizeof(int32_t));
-      out.bytes(L.f.data() + first, slots_per_page * sizeof(float));
-      out.bytes(L.attention.data() + first, slots_per_page * sizeof(float));
+      out.value(uint8_t{1});  // held
+      backend_.download(page.data(), L.pages[p], page.size());
+      out.bytes(page.data(), page.size());
+      out.bytes(pos.data() + p * P, P * sizeof(int32_t));
+      out.bytes(f.data() + p * P, P * sizeof(float));
+      out.bytes(attention.data() + p * P, P * sizeof(float));
     }
-    out.array(L.evicted);
+    out.array(evicted(static_cast<int>(&L - layers_.data())));
     out.value<int32_t>(L.peak_live);
     out.value<int32_t>(L.peak_pages);
   }
@@ -293,37 +267,56 @@ void PagedKvCache::load(BinaryReader& in) {
     const auto n_past = in.value<int32_t>("positions");
     check(n_past >= 0 && n_past <= n_ctx_, in.where(), ": ", n_past, " positions saved, outside [0, ", n_ctx_, "]");
     const std::size_t P = page_size_;
+    std::vector<uint8_t> page(pool_.page_bytes());
     for (Layer& L : layers_) {
       expect("KV budget", L.budget);
       const auto page_end = in.value<int32_t>("page count");
       check(page_end >= 0 && page_end <= max_pages_, in.where(), ": ", page_end, " pages saved for a layer, at most ",
             max_pages_, " possible");
+      add_pages(L, page_end * page_size_);
+      const std::size_t n = static_cast<std::size_t>(page_end) * P;
+      std::vector<int32_t> pos(n, -1);
+      std::vector<float> f(n, 0.0f), attention(n, 0.0f);
       for (int p = 0; p < page_end; ++p) {
+        // A page not held (written by earlier versions) comes back as holes.
         if (in.value<uint8_t>("page flag") == 0) continue;
-        L.pages[p] = pool_.kv_page_alloc(L.budget > 0);
-        L.page_views[p] = KvPage{L.pages[p], L.pages[p] + P * n_embd_ * kv_type_size(pool_.type())};
-        L.pages_held++;
-        L.page_end = p + 1;
-        in.bytes(L.pages[p], pool_.page_bytes(), "K/V page");
-        const std::size_t first = p * P;
-        in.bytes(L.pos.data() + first, P * sizeof(int32_t), "positions");
-        in.bytes(L.f.data() + first, P * sizeof(float), "selection scores");
-        in.bytes(L.attention.data() + first, P * sizeof(float), "attention sums");
-        for (std::size_t s = first; s < first + P; ++s) {
-          check(L.pos[s] >= -1 && L.pos[s] < n_past, in.where(), ": a slot holds position ", L.pos[s], " of ", n_past);
-          if (L.pos[s] < 0) continue;
-          L.page_live[p]++;
-          L.live++;
-        }
-        check(L.page_live[p] > 0, in.where(), ": a saved page holds no token");
+        in.bytes(page.data(), page.size(), "K/V page");
+        backend_.upload(L.pages[p], page.data(), page.size());
+        in.bytes(pos.data() + p * P, P * sizeof(int32_t), "positions");
+        in.bytes(f.data() + p * P, P * sizeof(float), "selection scores");
+        in.bytes(attention.data() + p * P, P * sizeof(float), "attention sums");
       }
-      L.evicted = in.array<int32_t>("eviction history", static_cast<uint64_t>(n_ctx_));
+      // The lowest empty slots below the highest live one are the holes,
+      // filled lowest first.
+      int fresh = 0;
+      for (std::size_t s = 0; s < n; ++s) {
+        check(pos[s] >= -1 && pos[s] < n_past, in.where(), ": a slot holds position ", pos[s], " of ", n_past);
+        if (pos[s] >= 0) {
+          L.live++;
+          fresh = static_cast<int>(s) + 1;
+        }
+      }
+      std::vector<int32_t> holes;
+      for (int s = fresh - 1; s >= 0; --s) {
+        if (pos[s] < 0) holes.push_back(s);
+      }
+      L.fresh = fresh;
+      L.n_holes = static_cast<int>(holes.size());
+      if (n > 0) {
+        backend_.upload(L.pos.data(), pos.data(), n * sizeof(int32_t));
+        if (L.f.bytes() > 0) backend_.upload(L.f.data(), f.data(), n * sizeof(float));
+        if (L.attention.bytes() > 0) backend_.upload(L.attention.data(), attention.data(), n * sizeof(float));
+      }
+      if (!holes.empty()) backend_.upload(L.holes.data(), holes.data(), holes.size() * sizeof(int32_t));
+      const std::vector<int32_t> evicted = in.array<int32_t>("eviction history", static_cast<uint64_t>(n_ctx_));
+      L.n_evicted = static_cast<int>(evicted.size());
+      if (!evicted.empty()) backend_.upload(L.evicted.data(), evicted.data(), evicted.size() * sizeof(int32_t));
       L.peak_live = in.value<int32_t>("peak live");
       L.peak_pages = in.value<int32_t>("peak pages");
       check(L.budget == 0 || L.live <= L.budget, in.where(), ": a layer holds ", L.live, " tokens over its budget of ",
             L.budget);
       L.peak_live = std::max(L.peak_live, L.live);
-      L.peak_pages = std::max(L.peak_pages, L.pages_held);
+      L.peak_pages = std::max(L.peak_pages, L.page_end);
     }
     n_past_ = n_past;
   } catch (...) {
@@ -344,14 +337,14 @@ KvStats PagedKvCache::stats() const {
     ls.budget = L.budget;
     ls.live = L.live;
     ls.peak_live = L.peak_live;
-    ls.pages = L.pages_held;
+    ls.pages = L.page_end;
     ls.peak_pages = L.peak_pages;
-    ls.kv_bytes = static_cast<std::size_t>(L.pages_held) * page_bytes;
-    ls.meta_bytes = static_cast<std::size_t>(L.pages_held) * page_size_ * meta_per_slot;
+    ls.kv_bytes = static_cast<std::size_t>(L.page_end) * page_bytes;
+    ls.meta_bytes = static_cast<std::size_t>(L.page_end) * page_size_ * meta_per_slot;
     st.layers.push_back(ls);
     st.live += L.live;
     st.budget_sum += L.budget > 0 ? std::min(L.budget, n_ctx_) : n_ctx_;
-    st.pages += L.pages_held;
+    st.pages += L.page_end;
     st.peak_pages += L.peak_pages;
     st.kv_bytes += ls.kv_bytes;
     st.meta_bytes += ls.meta_bytes;

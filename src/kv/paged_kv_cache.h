@@ -1,8 +1,10 @@
 // The paged, evicting KV cache (docs/design.md section 3). Each layer owns a page
-// table into the model's shared KvPagePool and per-slot metadata: position,
-// selection score f, accumulated attention. An evicted slot becomes a hole
-// that the layer's next token fills before a new page is taken; a page whose
-// last slot empties goes back to the pool at once.
+// table into the model's shared KvPagePool (on the host) and per-slot state in
+// the backend's memory: K/V, position, selection score f, accumulated
+// attention. The backend's slot ops (Backend::kv_store, kv_end_step) write
+// tokens and evict; an evicted slot becomes a hole that the layer's next token
+// fills before a new page is taken. Every count the host keeps (live tokens,
+// holes, pages) follows from the budgets alone, never from the scores.
 #pragma once
 
 #include <vector>
@@ -49,9 +51,11 @@ class PagedKvCache final : public KvCache {
   void reset() override;
   KvStats stats() const override;
 
-  // Per layer, the positions evicted so far, in order (for tests and tools).
-  const std::vector<int32_t>& evicted(int layer) const { return layers_[layer].evicted; }
-  // The f value of the slot holding `pos` in `layer`, or NaN if not live.
+  // Per layer, the positions evicted so far, in order (for tests and tools;
+  // a download from the backend).
+  std::vector<int32_t> evicted(int layer) const;
+  // The f value of the slot holding `pos` in `layer`, or NaN if not live (a
+  // download).
   float f_of(int layer, int32_t pos) const;
 
   // Everything that makes this cache what it is: per layer the held pages'
@@ -68,30 +72,40 @@ class PagedKvCache final : public KvCache {
   void load(BinaryReader& in);
 
  private:
+  // A layer: the page table and every count on the host, the slot state in
+  // backend memory. Which slot a token lands in or leaves from is the only
+  // thing the host does not know (it depends on the scores); the backend
+  // keeps it on a stack of holes, so no op ever waits for a download.
   struct Layer {
-    int budget = 0;                  // 0: no limit
-    std::vector<uint8_t*> pages;     // (max_pages) null when not held
-    std::vector<KvPage> page_views;  // (max_pages) mirror of pages for KvLayerView
-    std::vector<int> page_live;      // (max_pages) live slots per page
-    std::vector<int32_t> pos;        // (max_pages * page_size)
-    std::vector<float> f;            // (max_pages * page_size)
-    std::vector<float> attention;    // (max_pages * page_size)
-    std::vector<int32_t> evicted;    // positions, in eviction order
+    int budget = 0;               // 0: no limit
+    std::vector<uint8_t*> pages;  // (max_pages) held pages; [0, page_end) are held, the rest null
+    BackendBuffer page_table;     // (max_pages) KvPage, what views read
+    BackendBuffer pos;            // (max slots) int32 position per slot, -1 = empty
+    BackendBuffer f;              // (max slots) selection scores; empty when not tracked
+    BackendBuffer attention;      // (max slots) summed attention; empty unless h2o
+    BackendBuffer holes;          // (max slots) int32 stack of emptied slots
+    BackendBuffer evicted;        // (n_ctx) int32 positions in eviction order
+    int fresh = 0;                // slots below this were written at least once
+    int n_holes = 0;              // emptied slots below `fresh`, on the stack
+    int n_evicted = 0;
     int live = 0, peak_live = 0;
-    int pages_held = 0, peak_pages = 0;
-    // 1 + the highest held page index: views, score updates and victim
-    // searches stop here, so their cost follows the pages held, not n_ctx.
-    int page_end = 0;
-    int active_slots(int page_size) const { return page_end * page_size; }
+    // Pages [0, page_end) are held. A layer with a budget keeps its pages
+    // until reset (they are reserved for it anyway), so the views, score
+    // updates and victim searches cover at most ceil((B + 1) / page) pages.
+    int page_end = 0, peak_pages = 0;
   };
 
-  int take_slot(Layer& layer);  // first hole, else a fresh page's first slot
-  void free_slot(Layer& layer, int slot);
-  void write_slot(Layer& layer, int slot, const float* k, const float* v, int32_t pos);
-  // The f update of the query at `pos`: sel_logits (n) its selection logits per slot.
-  void add_selection(Layer& layer, int32_t pos, const float* sel_logits, int n);
+  KvLayerSlots slots(const Layer& layer) const;
+  void add_pages(Layer& layer, int slots_needed);  // holds pages until page_end * page >= slots_needed
+  // Puts T new tokens at positions pos0 ... into holes first, then fresh slots.
+  void place(int layer, const float* k, const float* v, int stride, int T, int32_t pos0);
+  // Host-side slot arrays of a layer (for save, load and tests).
+  std::vector<int32_t> download_pos(const Layer& layer) const;
+  std::vector<float> download_floats(const BackendBuffer& buffer, int n) const;
+  void clear_slots(Layer& layer, int first, int count);  // pos -1, f and attention 0
 
   KvPagePool& pool_;
+  Backend& backend_;
   int n_embd_, n_ctx_, page_size_, max_pages_;
   KvPolicy policy_;
   int recent_, sinks_;
@@ -100,7 +114,6 @@ class PagedKvCache final : public KvCache {
   int n_past_ = 0;
   std::vector<Layer> layers_;
   std::size_t reserved_pages_ = 0;  // promised by the pool to the layers with budgets
-  std::vector<uint16_t> half_row_;  // (C) a K row in f16 before it is spread over channels
 };
 
 }  // namespace selattn

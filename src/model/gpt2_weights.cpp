@@ -231,4 +231,24 @@ Gpt2Weights random_gpt2_weights(const ModelConfig& config, uint64_t seed, Weight
   return w;
 }
 
+Gpt2Tensors upload_gpt2_weights(Backend& backend, const Gpt2Weights& w) {
+  Gpt2Tensors t;
+  auto& owned = t.owned;
+  auto vec = [&](const std::vector<float>& v) { return backend_copy(backend, v.data(), v.size(), owned); };
+  t.wte = backend.upload_matrix(w.wte, owned);
+  t.lm_head = w.lm_head_tied ? t.wte : backend.upload_matrix(w.lm_head, owned);
+  t.wpe = vec(w.wpe);
+  t.lnf_w = vec(w.lnf_w);
+  t.lnf_b = vec(w.lnf_b);
+  for (const Gpt2LayerWeights& l : w.layers) {
+    t.layers.push_back(Gpt2LayerTensors{vec(l.ln1_w), vec(l.ln1_b), vec(l.attn_b), vec(l.attn_proj_b), vec(l.ln2_w),
+                                        vec(l.ln2_b), vec(l.fc_b), vec(l.fc_proj_b),
+                                        backend.upload_matrix(l.attn_w, owned),
+                                        backend.upload_matrix(l.attn_proj_w, owned),
+                                        backend.upload_matrix(l.fc_w, owned),
+                                        backend.upload_matrix(l.fc_proj_w, owned)});
+  }
+  return t;
+}
+
 }  // namespace selattn

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/weight_matrix.h"
 #include "selattn/config.h"
 #include "selattn/model.h"
@@ -51,6 +52,24 @@ struct Gpt2Weights {
   std::size_t bytes() const;         // everything held, matrices in their memory format
   std::size_t decode_bytes() const;  // what one decode step reads: every matrix and the LM head
 };
+
+// The weights where a backend's ops read them: on the CPU the host arrays
+// themselves (no copy), on a GPU copies in device memory, in the layout its
+// matmuls read (Backend::upload_matrix).
+struct Gpt2LayerTensors {
+  const float *ln1_w, *ln1_b, *attn_b, *attn_proj_b, *ln2_w, *ln2_b, *fc_b, *fc_proj_b;
+  WeightMatrix attn_w, attn_proj_w, fc_w, fc_proj_w;
+};
+
+struct Gpt2Tensors {
+  WeightMatrix wte, lm_head;
+  const float* wpe = nullptr;
+  std::vector<Gpt2LayerTensors> layers;
+  const float *lnf_w = nullptr, *lnf_b = nullptr;
+  std::vector<BackendBuffer> owned;  // the device copies; empty on the CPU
+};
+
+Gpt2Tensors upload_gpt2_weights(Backend& backend, const Gpt2Weights& weights);
 
 // Reads every tensor GPT-2 needs, checking names, dtypes and shapes against
 // the config, and holds the matrices in `format`. Throws Error naming the

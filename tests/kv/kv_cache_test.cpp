@@ -26,9 +26,10 @@ TEST(KvCacheProperties, RandomBudgetsPageSizesAndPolicies) {
   const int C = 8, L = 3, n_ctx = 300;
   const KvPolicy policies[] = {KvPolicy::kSelective, KvPolicy::kH2O, KvPolicy::kStreaming, KvPolicy::kNone};
   std::vector<float> k(C), v(C);
+  const auto backend = make_cpu_backend(1);
   for (int trial = 0; trial < 60; ++trial) {
     const int page_size = 1 + static_cast<int>(rng() % 20);
-    KvPagePool pool(page_size, C, trial % 3 == 0 ? KvType::kF16 : KvType::kF32, 0);
+    KvPagePool pool(*backend, page_size, C, trial % 3 == 0 ? KvType::kF16 : KvType::kF32, 0);
     PagedKvCacheConfig cfg;
     cfg.n_layer = L;
     cfg.n_embd = C;

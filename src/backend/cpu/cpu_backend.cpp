@@ -5,13 +5,18 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <string>
 #include <mutex>
 #include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/dot_rows.h"
+#include "backend/cpu/kv_ops.h"
 #include "backend/cpu/matmul.h"
+#include "core/check.h"
 #include "core/thread_pool.h"
 #include "core/vec_math.h"
 
@@ -146,6 +151,40 @@ class CpuBackend final : public Backend {
 
   const char* name() const override { return "cpu"; }
   int n_threads() const override { return pool_.n_threads(); }
+  std::string device_name() const override {
+    return std::string("CPU (") + cpu_isa_name(isa_) + ", " + std::to_string(pool_.n_threads()) + " threads)";
+  }
+
+  // Backend memory is host memory.
+  void* mem_alloc(std::size_t bytes) override {
+    const std::size_t rounded = (std::max<std::size_t>(bytes, 1) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    check(p != nullptr, "out of memory allocating ", bytes, " bytes");
+    std::memset(p, 0, rounded);
+    return p;
+  }
+  void mem_free(void* p) override { std::free(p); }
+  void upload(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void download(void* dst, const void* src, std::size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void synchronize() override {}
+  bool host_memory() const override { return true; }
+  WeightMatrix upload_matrix(const WeightMatrix& packed, std::vector<BackendBuffer>&) override {
+    check(packed.layout == WeightLayout::kPanels, "CPU backend: expected a matrix packed in panels");
+    return packed;
+  }
+
+  void kv_store(const KvLayerSlots& slots, const float* k, const float* v, int stride, int T, int32_t pos0,
+                int first_fresh, int C) override {
+    cpu_kv_store(slots, k, v, stride, T, pos0, first_fresh, C);
+  }
+  void kv_end_step(const KvLayerSlots& slots, int n_slots, int32_t pos, const float* sel_logits, const float* probs,
+                   const KvEvictRule& rule, bool evict) override {
+    cpu_kv_end_step(slots, n_slots, pos, sel_logits, probs, rule, evict);
+  }
+  void kv_accumulate_chunk(const KvLayerSlots& slots, int n_slots, const int32_t* q_pos, int T,
+                           const float* sel_scores, float* f_rows) override {
+    cpu_kv_accumulate_chunk(slots, n_slots, q_pos, T, sel_scores, f_rows);
+  }
 
   void embedding_forward(float* out, const int32_t* tokens, const int32_t* positions, int T, const WeightMatrix& wte,
                          const float* wpe, int C) override {
