@@ -54,6 +54,7 @@ typedef struct selattn_model_params {
   size_t kv_memory_limit; /* most bytes of KV pages, all sessions; 0 = no limit */
   const char* weights;    /* "file" (as stored), "f32", "f16", "bf16" or "q8" */
   const char* kv_type;    /* "f32" or "f16" */
+  const char* device;     /* "cpu" or "cuda" (NULL: "cpu") */
 } selattn_model_params;
 
 SELATTN_API selattn_model_params selattn_model_default_params(void);

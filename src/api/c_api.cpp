@@ -177,7 +177,7 @@ const char* selattn_status_name(selattn_status status) {
 
 selattn_model_params selattn_model_default_params(void) {
   const selattn::ModelOptions o;
-  return selattn_model_params{o.n_threads, o.kv_page_size, o.kv_memory_limit, "file", "f32"};
+  return selattn_model_params{o.n_threads, o.kv_page_size, o.kv_memory_limit, "file", "f32", "cpu"};
 }
 
 selattn_status selattn_model_load(const char* dir, const selattn_model_params* params, selattn_model** out) {
@@ -192,6 +192,7 @@ selattn_status selattn_model_load(const char* dir, const selattn_model_params* p
     o.kv_memory_limit = p.kv_memory_limit;
     o.weights = selattn::weight_format_from_name(p.weights != nullptr ? p.weights : "file");
     o.kv_type = selattn::kv_type_from_name(p.kv_type != nullptr ? p.kv_type : "f32");
+    o.device = selattn::device_from_name(p.device != nullptr ? p.device : "cpu");
     auto m = std::make_unique<selattn_model>();
     m->dir = dir;
     m->model = selattn::Model::load(dir, o);

@@ -254,6 +254,7 @@ std::string json_number(double x) {
 std::string result_json(const BenchResult& r, const ModelInfo& info, int n_threads, const Bandwidth* bw) {
   std::string out = "{\"model\": " + json_escape(info.path);
   out += ", \"weights\": " + json_escape(info.memory_dtype);
+  out += ", \"device\": " + json_escape(info.device);
   out += ", \"n_params\": " + std::to_string(info.n_params);
   out += ", \"n_threads\": " + std::to_string(n_threads);
   out += ", \"n_batch\": " + std::to_string(r.n_batch);
@@ -299,11 +300,12 @@ int run_bench(const BenchArgs& a) {
 
   // Info lines belong to the table; with --json, stdout carries the JSON alone.
   FILE* info_out = a.json ? stderr : stdout;
-  std::fprintf(info_out, "model: %s; weights in memory: %s, %s (%s read per decode step); %d thread%s; KV policy %s\n",
+  std::fprintf(info_out,
+               "model: %s; weights in memory: %s, %s (%s read per decode step); %d thread%s; KV policy %s; device %s\n",
                info.path.c_str(), info.memory_dtype.c_str(),
                human_bytes(static_cast<double>(info.weight_bytes)).c_str(),
                human_bytes(static_cast<double>(info.decode_bytes)).c_str(), n_threads, n_threads == 1 ? "" : "s",
-               kv_policy_name(kv.policy));
+               kv_policy_name(kv.policy), info.device.c_str());
   std::unique_ptr<Bandwidth> bw;
   if (a.bandwidth) {
     try {

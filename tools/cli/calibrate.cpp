@@ -20,7 +20,7 @@ struct CalibrateArgs {
   std::string policy = "selective";
   double step = 0.75;
   int threads = 0;
-  std::string weights = "file";
+  ModelFlags model_flags;  // --weights, --device
   int64_t max_tokens = 0;
   bool save = false, special = false;
 };
@@ -38,7 +38,7 @@ int run_calibrate(const CalibrateArgs& a) {
         "--target-ppl X (> 0)");
   }
   const ScoringInput in =
-      load_scoring_input(a.model, model_options(a.threads, a.weights), a.file, a.ctx, a.special, a.max_tokens);
+      load_scoring_input(a.model, model_options(a.threads, a.model_flags), a.file, a.ctx, a.special, a.max_tokens);
   const std::string& dir = in.dir;
   const auto& model = in.model;
   const auto& tokens = in.tokens;
@@ -53,7 +53,7 @@ int run_calibrate(const CalibrateArgs& a) {
 
   double target = a.target;
   if (!a.baseline.empty()) {
-    auto base = Model::load(a.baseline, model_options(a.threads, a.weights));
+    auto base = Model::load(a.baseline, model_options(a.threads, a.model_flags));
     if (ctx > base->config().n_positions) {
       throw Error("--ctx " + std::to_string(ctx) + " exceeds the baseline's n_positions (" +
                   std::to_string(base->config().n_positions) + ")");
@@ -134,7 +134,7 @@ Runner add_calibrate(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "Write the budgets JSON here (default: stdout)");
   cmd->add_option("--max-tokens", a->max_tokens, "Calibrate on the first N tokens of the text (0: all)");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
-  add_weights_flag(cmd, a->weights);
+  add_model_flags(cmd, a->model_flags);
   cmd->add_flag("--save", a->save, "Store the budgets in the model folder's config.json (kv_budgets)");
   cmd->add_flag("--special", a->special, "Read <|endoftext|> in the text as the separator token");
   return [a] { return run_calibrate(*a); };

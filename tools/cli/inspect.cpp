@@ -13,10 +13,10 @@ Runner add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Print a model's config, parameter count, dtype and KV bytes per token");
   auto model_dir = std::make_shared<std::string>();
   cmd->add_option("-m,--model", *model_dir, "Model folder (Hugging Face GPT-2 layout)")->required();
-  auto weights = std::make_shared<std::string>("file");
-  add_weights_flag(cmd, *weights);
-  return [model_dir, weights] {
-    auto model = Model::load(*model_dir, model_options(1, *weights));
+  auto flags = std::make_shared<ModelFlags>();
+  add_model_flags(cmd, *flags);
+  return [model_dir, flags] {
+    auto model = Model::load(*model_dir, model_options(1, *flags));
     const ModelConfig& c = model->config();
     const ModelInfo& info = model->info();
     std::printf("model:              %s\n", info.path.c_str());
@@ -27,6 +27,7 @@ Runner add_inspect(CLI::App& app) {
     std::printf("weights in memory:  %s as %s (%s read per decode step)\n",
                 human_bytes(static_cast<double>(info.weight_bytes)).c_str(), info.memory_dtype.c_str(),
                 human_bytes(static_cast<double>(info.decode_bytes)).c_str());
+    std::printf("device:             %s\n", info.device.c_str());
     std::printf("n_layer:            %d\n", c.n_layer);
     std::printf("n_head:             %d (head size %d)\n", c.n_head, c.head_size());
     std::printf("n_embd:             %d\n", c.n_embd);

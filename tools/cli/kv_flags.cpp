@@ -37,7 +37,7 @@ void add_kv_flags(CLI::App* cmd, KvFlags& f) {
   cmd->add_option("--kv-memory-limit", f.memory_limit_mib, "Most MiB of KV pages in use (0: no limit)");
   cmd->add_option("--kv-type", f.type, "K/V element type in the pages: f32 (exact) or f16 (half the bytes)")
       ->capture_default_str();
-  add_weights_flag(cmd, f.weights);
+  add_model_flags(cmd, f.model);
 }
 
 void add_sampling_flags(CLI::App* cmd, SamplerParams& p, int64_t& seed) {
@@ -56,16 +56,19 @@ SamplerParams sampler_params(SamplerParams p, int64_t seed) {
   return p;
 }
 
-void add_weights_flag(CLI::App* cmd, std::string& weights) {
-  cmd->add_option("--weights", weights,
+void add_model_flags(CLI::App* cmd, ModelFlags& f) {
+  cmd->add_option("--weights", f.weights,
                   "Weights in memory: file (as stored), f32, f16, bf16, or q8 (8-bit, one scale per 32)")
+      ->capture_default_str();
+  cmd->add_option("--device", f.device, "Where the model runs: cpu, or cuda (the first visible NVIDIA GPU)")
       ->capture_default_str();
 }
 
-ModelOptions model_options(int n_threads, const std::string& weights) {
+ModelOptions model_options(int n_threads, const ModelFlags& f) {
   ModelOptions o;
   o.n_threads = n_threads;
-  o.weights = for_flag("--weights", [&] { return weight_format_from_name(weights); });
+  o.weights = for_flag("--weights", [&] { return weight_format_from_name(f.weights); });
+  o.device = for_flag("--device", [&] { return device_from_name(f.device); });
   return o;
 }
 
@@ -118,7 +121,7 @@ ModelOptions model_options(const KvFlags& f, int n_threads) {
     throw Error("--kv-page-size: expected 1..4096 slots, found " + std::to_string(f.page_size));
   }
   if (f.memory_limit_mib < 0) throw Error("--kv-memory-limit: expected MiB >= 0");
-  ModelOptions o = model_options(n_threads, f.weights);
+  ModelOptions o = model_options(n_threads, f.model);
   o.kv_type = for_flag("--kv-type", [&] { return kv_type_from_name(f.type); });
   o.kv_page_size = f.page_size;
   o.kv_memory_limit = static_cast<std::size_t>(f.memory_limit_mib * 1024 * 1024);

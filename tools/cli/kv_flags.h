@@ -12,6 +12,12 @@
 
 namespace selattn::cli {
 
+// What every command that loads a model takes besides its KV flags.
+struct ModelFlags {
+  std::string weights = "file";  // --weights
+  std::string device = "cpu";    // --device
+};
+
 struct KvFlags {
   std::string policy = "none";
   std::string budget;   // --kv-budget: one for all layers
@@ -21,10 +27,10 @@ struct KvFlags {
   int sinks = 4;
   double memory_limit_mib = 0;
   std::string type = "f32";      // --kv-type
-  std::string weights = "file";  // --weights: not a KV flag, but every command that loads a model takes it
+  ModelFlags model;  // not KV flags, but every command that loads a model takes them
 };
 
-void add_kv_flags(CLI::App* cmd, KvFlags& flags);  // --weights included
+void add_kv_flags(CLI::App* cmd, KvFlags& flags);  // --weights and --device included
 
 // The sampler chain's flags (--temp, --top-k, --top-p, --min-p,
 // --repeat-penalty, --repeat-last-n, --seed) of generate and chat.
@@ -32,13 +38,13 @@ void add_sampling_flags(CLI::App* cmd, SamplerParams& params, int64_t& seed);
 // The params with the seed resolved (random when seed < 0), checked.
 SamplerParams sampler_params(SamplerParams params, int64_t seed);
 
-// --weights alone, for commands without KV flags.
-void add_weights_flag(CLI::App* cmd, std::string& weights);
+// --weights and --device, for commands without KV flags.
+void add_model_flags(CLI::App* cmd, ModelFlags& flags);
 
 // Throws Error naming the flag on a bad value.
 KvCacheOptions kv_options(const KvFlags& flags);
 ModelOptions model_options(const KvFlags& flags, int n_threads);
-ModelOptions model_options(int n_threads, const std::string& weights);  // Error naming --weights
+ModelOptions model_options(int n_threads, const ModelFlags& flags);  // Error naming --weights or --device
 
 // "KV cache: policy selective, 96 of 8192 token slots (sum_l B_l / L x N = 85.3x less), ..."
 std::string kv_stats_text(const KvStats& stats, KvPolicy policy, std::size_t peak_kv_bytes);

@@ -23,7 +23,7 @@ struct MemoryArgs {
   std::string model, baseline, calib, file, contexts = "512,1024,2048", output = "memory.json";
   int64_t max_tokens = 0, calib_max_tokens = 0;
   int threads = 0;
-  std::string weights = "file";
+  ModelFlags model_flags;  // --weights, --device
   double step = 0.75;
   bool special = false, no_curves = false;
 };
@@ -117,8 +117,8 @@ int run_memory(const MemoryArgs& a) {
     if (!probe) throw Error(a.output + ": cannot write the results there");
   }
   const std::string dir = a.model.empty() ? default_model_dir() : a.model;
-  auto model = Model::load(dir, model_options(a.threads, a.weights));
-  auto base = Model::load(a.baseline, model_options(a.threads, a.weights));
+  auto model = Model::load(dir, model_options(a.threads, a.model_flags));
+  auto base = Model::load(a.baseline, model_options(a.threads, a.model_flags));
   const ModelConfig& config = model->config();
   for (int ctx : contexts) {
     if (ctx > config.n_positions || ctx > base->config().n_positions) {
@@ -266,7 +266,7 @@ Runner add_memory(CLI::App& app) {
   cmd->add_option("--step", a->step, "Calibration step (each move shrinks a budget to step x budget)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
-  add_weights_flag(cmd, a->weights);
+  add_model_flags(cmd, a->model_flags);
   cmd->add_flag("--special", a->special, "Read <|endoftext|> in the texts as the separator token");
   cmd->add_flag("--no-curves", a->no_curves, "Skip the perplexity-vs-memory curves (uniform budgets per policy)");
   return [a] { return run_memory(*a); };

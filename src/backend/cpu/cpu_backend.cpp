@@ -152,7 +152,8 @@ class CpuBackend final : public Backend {
   const char* name() const override { return "cpu"; }
   int n_threads() const override { return pool_.n_threads(); }
   std::string device_name() const override {
-    return std::string("CPU (") + cpu_isa_name(isa_) + ", " + std::to_string(pool_.n_threads()) + " threads)";
+    return std::string("CPU (") + cpu_isa_name(isa_) + ", " + std::to_string(pool_.n_threads()) +
+           (pool_.n_threads() == 1 ? " thread)" : " threads)");
   }
 
   // Backend memory is host memory.
