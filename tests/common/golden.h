@@ -2,6 +2,7 @@
 // magic "SELGOLD\0", u32 version, u32 count, then named f32/i32 arrays.
 #pragma once
 
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -78,6 +79,13 @@ inline Diff compare(const float* a, const float* b, std::size_t n) {
   return d;
 }
 
-inline std::string model_dir(const std::string& name) { return std::string(SELATTN_TEST_DATA) + "/models/" + name; }
+// tests/data: where the build found it, unless SELATTN_TEST_DATA in the
+// environment says otherwise (a build carried to another machine).
+inline std::string test_data_dir() {
+  const char* env = std::getenv("SELATTN_TEST_DATA");
+  return env != nullptr && *env != '\0' ? env : SELATTN_TEST_DATA;
+}
+
+inline std::string model_dir(const std::string& name) { return test_data_dir() + "/models/" + name; }
 
 }  // namespace selattn::test
