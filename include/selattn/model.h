@@ -110,9 +110,11 @@ class SELATTN_EXPORT Session {
   // Runs the tokens through the model after those already appended and
   // returns the logits (V) of the last one. The span stays valid until the
   // next call on this session. Throws Error on an empty list, a token id
-  // outside the vocabulary, or when the context would overflow, and the
-  // session is then unchanged. (An internal failure part-way through a long
-  // append, such as running out of memory, resets the session.)
+  // outside the vocabulary, when the context would overflow, or when the
+  // KV memory limit cannot hold the tokens, and the session is then
+  // unchanged (the pages an append needs are taken before it runs). Only a
+  // failure part-way through, such as the machine running out of memory,
+  // resets the session, and its Error says so.
   std::span<const float> append(std::span<const int32_t> tokens);
 
   // As append, and writes the logits of every token into all_logits

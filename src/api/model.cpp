@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <thread>
+
 #include "api/model_impl.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -58,8 +61,16 @@ const ModelInfo& Model::info() const { return impl_->info; }
 namespace {
 
 std::unique_ptr<Backend> make_backend(const ModelOptions& options) {
+  check(options.n_threads >= 0, "threads: expected a count >= 0 (0 = all cores), found ", options.n_threads);
   if (options.device == Device::kCuda) return make_cuda_backend(0);
-  return make_cpu_backend(options.n_threads);
+  // More workers than cores only take turns: cap them, and say so.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n_threads = options.n_threads;
+  if (n_threads > cores) {
+    log_warn(n_threads, " threads asked for, but this machine has ", cores, " cores: using ", cores);
+    n_threads = cores;
+  }
+  return make_cpu_backend(n_threads);
 }
 
 // The parts of a Model that do not depend on where the weights came from.

@@ -71,6 +71,8 @@ void Session::Impl::validate(std::span<const int32_t> ids) const {
 
 void Session::Impl::run(std::span<const int32_t> ids, float* all) {
   validate(ids);
+  // Every page the append needs, or an Error with the session as it was.
+  cache.prepare(static_cast<int>(ids.size()));
   const Model::Impl& m = model->impl();
   const int V = m.config.vocab_size;
   try {
@@ -87,16 +89,23 @@ void Session::Impl::run(std::span<const int32_t> ids, float* all) {
                     ids.begin() + static_cast<std::ptrdiff_t>(done + T));
       done += T;
     }
+  } catch (const Error& e) {
+    // Input was validated and the pages taken above, so this is a failure
+    // part-way through (out of device memory, say); earlier chunks may have
+    // committed and tokens may have been evicted. Start clean, and say so.
+    reset_after_failure();
+    throw Error(std::string(e.what()) + " (the session was reset: its conversation is lost)");
   } catch (...) {
-    // Input was validated above, so this is a failure part-way through (the
-    // KV memory limit, say); earlier chunks may have committed and tokens
-    // may have been evicted. Start clean.
-    cache.reset();
-    has_logits = false;
-    tokens.clear();
+    reset_after_failure();
     throw;
   }
   has_logits = true;
+}
+
+void Session::Impl::reset_after_failure() {
+  cache.reset();
+  has_logits = false;
+  tokens.clear();
 }
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) {

@@ -34,6 +34,7 @@ struct Session::Impl {
   // Runs tokens in chunks of act.max_tokens; writes every row of logits into
   // `all` when given.
   void run(std::span<const int32_t> ids, float* all);
+  void reset_after_failure();
 };
 
 }  // namespace selattn

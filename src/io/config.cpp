@@ -85,7 +85,11 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 
   auto inner = j.find("n_inner");
   if (inner == j.end() || inner->is_null()) {
-    c.n_inner = 4 * c.n_embd;
+    // 4 x n_embd, in 64 bits: n_embd may be up to 2^30 here.
+    const int64_t four = int64_t{4} * c.n_embd;
+    check(four <= (int64_t{1} << 30), path, ": \"n_embd\" ", c.n_embd,
+          " is too large: the MLP width 4 x n_embd would exceed 2^30");
+    c.n_inner = static_cast<int>(four);
   } else {
     c.n_inner = get_positive_int(j, path, "n_inner");
   }

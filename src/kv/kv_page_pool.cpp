@@ -72,6 +72,19 @@ void KvPagePool::kv_page_free(uint8_t* page, bool reserved) {
   free_.push_back(page);
 }
 
+std::vector<uint8_t*> KvPagePool::kv_page_alloc_n(std::size_t n) {
+  // One at a time under the limit; any failure gives back what was taken.
+  std::vector<uint8_t*> pages;
+  pages.reserve(n);
+  try {
+    for (std::size_t i = 0; i < n; ++i) pages.push_back(kv_page_alloc(false));
+  } catch (...) {
+    for (uint8_t* p : pages) kv_page_free(p, false);
+    throw;
+  }
+  return pages;
+}
+
 std::size_t KvPagePool::pages_in_use() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return reserved_in_use_ + unreserved_in_use_;

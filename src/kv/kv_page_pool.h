@@ -35,6 +35,9 @@ class KvPagePool {
   // when it would be exceeded.
   uint8_t* kv_page_alloc(bool reserved);
   void kv_page_free(uint8_t* page, bool reserved);
+  // n pages outside any reservation, all or none: Error naming the limit,
+  // with nothing taken, when they do not all fit.
+  std::vector<uint8_t*> kv_page_alloc_n(std::size_t n);
 
   Backend& backend() const { return backend_; }
   int page_size() const { return page_size_; }

@@ -93,15 +93,39 @@ void PagedKvCache::clear_slots(Layer& L, int first, int count) {
   if (L.attention.bytes() > 0) backend_.upload(L.attention.data<float>() + first, zeros.data(), count * sizeof(float));
 }
 
+void PagedKvCache::add_page(Layer& L, uint8_t* page) {
+  const KvPage entry{page, page + static_cast<std::size_t>(page_size_) * n_embd_ * kv_type_size(pool_.type())};
+  backend_.upload(L.page_table.data<KvPage>() + L.page_end, &entry, sizeof(entry));
+  L.pages[L.page_end++] = page;
+  L.peak_pages = std::max(L.peak_pages, L.page_end);
+}
+
 void PagedKvCache::add_pages(Layer& L, int slots_needed) {
   while (L.page_end * page_size_ < slots_needed) {
     check(L.page_end < max_pages_, "KV cache: a layer ran out of page-table entries (", max_pages_, " pages of ",
           page_size_, " slots for n_ctx ", n_ctx_, ")");
-    uint8_t* page = pool_.kv_page_alloc(L.budget > 0);
-    const KvPage entry{page, page + static_cast<std::size_t>(page_size_) * n_embd_ * kv_type_size(pool_.type())};
-    backend_.upload(L.page_table.data<KvPage>() + L.page_end, &entry, sizeof(entry));
-    L.pages[L.page_end++] = page;
-    L.peak_pages = std::max(L.peak_pages, L.page_end);
+    add_page(L, pool_.kv_page_alloc(L.budget > 0));
+  }
+}
+
+void PagedKvCache::prepare(int T) {
+  check(T >= 0 && n_past_ + T <= n_ctx_, "KV cache: ", T, " new tokens after ", n_past_, " exceed n_ctx ", n_ctx_);
+  // A layer without a budget never evicts: its T tokens fill holes, then
+  // fresh slots.
+  std::vector<int> wanted(layers_.size(), 0);
+  std::size_t total = 0;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& L = layers_[l];
+    if (L.budget > 0) continue;
+    const int slots = L.fresh + std::max(0, T - L.n_holes);
+    wanted[l] = std::max(0, (slots + page_size_ - 1) / page_size_ - L.page_end);
+    total += wanted[l];
+  }
+  if (total == 0) return;
+  std::vector<uint8_t*> pages = pool_.kv_page_alloc_n(total);
+  std::size_t next = 0;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    for (int i = 0; i < wanted[l]; ++i) add_page(layers_[l], pages[next++]);
   }
 }
 

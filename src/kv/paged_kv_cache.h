@@ -51,6 +51,11 @@ class PagedKvCache final : public KvCache {
   void reset() override;
   KvStats stats() const override;
 
+  // Takes now every page that T more tokens will need in the layers without
+  // a budget (those with one draw on their reservation), all or none: when
+  // the KV memory limit says no, Error, and the cache is unchanged.
+  void prepare(int T);
+
   // Per layer, the positions evicted so far, in order (for tests and tools;
   // a download from the backend).
   std::vector<int32_t> evicted(int layer) const;
@@ -97,6 +102,7 @@ class PagedKvCache final : public KvCache {
 
   KvLayerSlots slots(const Layer& layer) const;
   void add_pages(Layer& layer, int slots_needed);  // holds pages until page_end * page >= slots_needed
+  void add_page(Layer& layer, uint8_t* page);      // appends a page to the layer's table
   // Puts T new tokens at positions pos0 ... into holes first, then fresh slots.
   void place(int layer, const float* k, const float* v, int stride, int T, int32_t pos0);
   // Host-side slot arrays of a layer (for save, load and tests).

@@ -148,6 +148,13 @@ Gpt2Weights load_gpt2_weights(const WeightFiles& files, const ModelConfig& confi
   Gpt2Reader r(files, format, w.owned);
   w.wte = r.read_matrix("wte.weight", V, C, false);
   w.wpe = r.read_f32("wpe.weight", {P, C});
+  // n_layer comes from config.json: check it against the layers the files
+  // hold before sizing anything by it.
+  int held = 0;
+  while (held < config.n_layer && r.find("h." + std::to_string(held) + ".ln_1.weight") != nullptr) ++held;
+  check(held == config.n_layer, "config.json: \"n_layer\" is ", config.n_layer, ", but ", files.paths().front(),
+        " holds ", held == 0 ? "no layer" : "layers 0.." + std::to_string(held - 1),
+        " (missing tensor \"h.", held, ".ln_1.weight\")");
   w.layers.resize(config.n_layer);
   for (int l = 0; l < config.n_layer; ++l) {
     const std::string p = "h." + std::to_string(l) + ".";

@@ -43,6 +43,9 @@ std::string hex_byte(unsigned char b) {
 
 }  // namespace
 
+// Unused ids a vocabulary may have beside its tokens.
+constexpr int64_t kIdSlack = 1024;
+
 Tokenizer::Impl::Impl(TokenizerFiles files, std::size_t cache_capacity)
     : source(files.source),
       add_prefix_space(files.add_prefix_space),
@@ -51,6 +54,12 @@ Tokenizer::Impl::Impl(TokenizerFiles files, std::size_t cache_capacity)
   int32_t size = 0;
   for (const auto& [piece, id] : files.vocab) size = std::max(size, id + 1);
   for (const auto& t : files.added_tokens) size = std::max(size, t.id + 1);
+  // The id tables are sized by the largest id, so it must be in proportion
+  // to the tokens the files define (ids are dense in practice; a few gaps
+  // for added tokens are allowed), never a number a file merely states.
+  const int64_t defined = static_cast<int64_t>(files.vocab.size() + files.added_tokens.size());
+  check(size <= defined + kIdSlack, files.source, ": token id ", size - 1, " is far beyond the ", defined,
+        " tokens the files define (ids must lie in [0, ", defined + kIdSlack, "))");
   pieces.resize(size);
   bytes.resize(size);
   kinds.assign(size, TokenKind::kNone);

@@ -113,7 +113,11 @@ int run_calibrate(const CalibrateArgs& a) {
                static_cast<long long>(r.full_context), static_cast<double>(r.full_context) / r.budget_sum, r.perplexity,
                r.target_ppl, r.evaluations, secs);
   if (a.save) {
-    save_kv_budgets(dir, r.budgets, ctx, r.target_ppl, r.perplexity, a.file);
+    try {
+      save_kv_budgets(dir, r.budgets, ctx, r.target_ppl, r.perplexity, a.file);
+    } catch (const Error& e) {
+      throw Error(std::string("the budgets were NOT saved: ") + e.what());
+    }
     std::fprintf(stderr, "saved kv_budgets to %s/config.json\n", dir.c_str());
   }
   return 0;

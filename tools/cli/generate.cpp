@@ -75,10 +75,20 @@ int run_generate(const GenerateArgs& a) {
   go.sampling = sp;
   go.stop = a.stops;
   go.ignore_eos = a.ignore_eos;
-  const GenerateResult r = session.generate(std::span<const int32_t>(tokens), tok, go, [](std::string_view piece) {
-    print(std::string(piece));
-    return true;
-  });
+  int streamed = 0;  // pieces of text printed so far, for the summary if generation fails
+  GenerateResult r;
+  try {
+    r = session.generate(std::span<const int32_t>(tokens), tok, go, [&](std::string_view piece) {
+      print(std::string(piece));
+      ++streamed;
+      return true;
+    });
+  } catch (const Error& e) {
+    print("\n");
+    std::fprintf(stderr, "\nstopped by an error after %d pieces of generated text (printed above); positions: %d of %d\n",
+                 streamed, session.n_past(), ctx);
+    throw;
+  }
   print("\n");
 
   std::string reason = stop_reason_name(r.reason);
