@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,5 +49,52 @@ struct GenerateResult {
 // generation and reaches the caller of generate; the session keeps what was
 // appended so far.
 using TokenCallback = std::function<bool(std::string_view piece)>;
+
+class Session;
+class Tokenizer;
+
+// Session::generate one step at a time, for callers that drive many
+// sessions themselves (a server batching their decode steps, DecodeBatch in
+// batch.h). The loop is:
+//
+//   Generator gen(session, tokenizer, options, prompt);  // prompt already appended
+//   while (auto t = gen.next(session)) {
+//     session.append({&*t, 1});                 // or a DecodeBatch step
+//     send(gen.accept(*t));                     // text now final, maybe empty
+//   }
+//   send(gen.finish());                         // held-back text; gen.reason() says why it ended
+//
+// It samples exactly as generate() does, so with the same seed the tokens
+// and text are the same.
+class SELATTN_EXPORT Generator {
+ public:
+  // `prompt`: the tokens already appended for this reply (seen by the
+  // repetition penalty). Throws Error on bad options.
+  Generator(const Session& session, const Tokenizer& tokenizer, const GenerateOptions& options,
+            std::span<const int32_t> prompt);
+  ~Generator();
+  Generator(Generator&&) noexcept;
+  Generator& operator=(Generator&&) noexcept;
+
+  // The next token to append, from the session's current logits; nullopt
+  // when generation has ended (max_tokens, end of text, a stop string, the
+  // context full, or stop()).
+  std::optional<int32_t> next(const Session& session);
+  // The session now holds `token`: the text that became final.
+  std::string accept(int32_t token);
+  // Ends generation from outside (cancellation, a closed connection).
+  void stop(StopReason reason);
+  // The text still held back (an unfinished character, a possible stop
+  // string); call once at the end.
+  std::string finish();
+
+  bool done() const;
+  StopReason reason() const;
+  const std::vector<int32_t>& tokens() const;  // sampled and accepted so far
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace selattn

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "api/session_impl.h"
 #include "core/check.h"
@@ -52,32 +53,103 @@ GenerateResult Session::generate(std::string_view prompt, const Tokenizer& token
   return generate(std::span<const int32_t>(ids), tokenizer, options, on_token);
 }
 
-GenerateResult Session::generate(std::span<const int32_t> prompt, const Tokenizer& tokenizer,
-                                 const GenerateOptions& options, const TokenCallback& on_token) {
-  Impl& s = impl();
-  const ModelConfig& config = s.model->config();
+struct Generator::Impl {
+  Impl(const ModelConfig& config, const Tokenizer& tokenizer, const GenerateOptions& o)
+      : options(o), sampler(o.sampling, config.vocab_size), decoder(tokenizer), stops(o.stop) {}
+  GenerateOptions options;
+  int32_t eos = -1;
+  Sampler sampler;
+  StreamDecoder decoder;
+  StopStrings stops;
+  std::vector<int32_t> tokens;
+  StopReason reason = StopReason::kLength;
+  bool done = false;
+  bool finished = false;
+};
+
+Generator::Generator(const Session& session, const Tokenizer& tokenizer, const GenerateOptions& options,
+                     std::span<const int32_t> prompt) {
+  const ModelConfig& config = session.model().config();
   check(options.max_tokens >= 0, "generate: max_tokens must be >= 0, found ", options.max_tokens);
   validate_sampler_params(options.sampling);
   check(tokenizer.vocab_size() <= config.vocab_size, "generate: the tokenizer has ", tokenizer.vocab_size(),
         " tokens, more than the model's vocab_size of ", config.vocab_size);
+  impl_ = std::make_unique<Impl>(config, tokenizer, options);
+  Impl& g = *impl_;
+  g.eos = config.eos_token_id >= 0 ? config.eos_token_id : tokenizer.eos_id();
+  const int V_tok = tokenizer.vocab_size();
+  if (V_tok < config.vocab_size) {
+    // A padded vocabulary: the rows past the tokenizer are never sampled.
+    g.sampler.set_logit_bias([V_tok](std::span<float> logits) {
+      for (std::size_t i = V_tok; i < logits.size(); ++i) logits[i] = -std::numeric_limits<float>::infinity();
+    });
+  }
+  g.sampler.accept(prompt);
+  g.done = options.max_tokens == 0;
+}
+
+Generator::~Generator() = default;
+Generator::Generator(Generator&&) noexcept = default;
+Generator& Generator::operator=(Generator&&) noexcept = default;
+
+std::optional<int32_t> Generator::next(const Session& session) {
+  Impl& g = *impl_;
+  if (g.done) return std::nullopt;
+  if (session.n_past() >= session.n_ctx()) {
+    stop(StopReason::kContextFull);
+    return std::nullopt;
+  }
+  const int32_t t = g.sampler.sample(session.logits());
+  if (t == g.eos && !g.options.ignore_eos) {
+    stop(StopReason::kEndOfText);
+    return std::nullopt;
+  }
+  return t;
+}
+
+std::string Generator::accept(int32_t token) {
+  Impl& g = *impl_;
+  g.tokens.push_back(token);
+  std::string piece = g.stops.push(g.decoder.push(token));
+  if (g.stops.stopped()) {
+    stop(StopReason::kStopString);
+  } else if (static_cast<int>(g.tokens.size()) >= g.options.max_tokens) {
+    stop(StopReason::kLength);
+  }
+  return piece;
+}
+
+void Generator::stop(StopReason reason) {
+  // The first reason stands, except that a refusing callback always wins
+  // (its text is not flushed).
+  if (impl_->done && reason != StopReason::kCallback) return;
+  impl_->reason = reason;
+  impl_->done = true;
+}
+
+std::string Generator::finish() {
+  Impl& g = *impl_;
+  if (g.finished) return {};
+  g.finished = true;
+  g.done = true;
+  if (g.reason == StopReason::kCallback) return {};
+  std::string rest = g.stops.push(g.decoder.flush());
+  return rest + g.stops.flush();
+}
+
+bool Generator::done() const { return impl_->done; }
+StopReason Generator::reason() const { return impl_->reason; }
+const std::vector<int32_t>& Generator::tokens() const { return impl_->tokens; }
+
+GenerateResult Session::generate(std::span<const int32_t> prompt, const Tokenizer& tokenizer,
+                                 const GenerateOptions& options, const TokenCallback& on_token) {
+  Impl& s = impl();
+  Generator gen(*this, tokenizer, options, prompt);
   check(!prompt.empty() || s.has_logits, "generate: the session holds no tokens; give a prompt (at least BOS)");
 
   s.cancel_requested.store(false);
   GeneratingScope scope(s.generating);
   GenerateResult r;
-  const int32_t eos = config.eos_token_id >= 0 ? config.eos_token_id : tokenizer.eos_id();
-
-  Sampler sampler(options.sampling, config.vocab_size);
-  const int V_tok = tokenizer.vocab_size();
-  if (V_tok < config.vocab_size) {
-    // A padded vocabulary: the rows past the tokenizer are never sampled.
-    sampler.set_logit_bias([V_tok](std::span<float> logits) {
-      for (std::size_t i = V_tok; i < logits.size(); ++i) logits[i] = -std::numeric_limits<float>::infinity();
-    });
-  }
-  sampler.accept(prompt);
-  StreamDecoder decoder(tokenizer);
-  StopStrings stops(options.stop);
   auto emit = [&](const std::string& piece) {
     if (piece.empty()) return true;
     r.text += piece;
@@ -90,38 +162,19 @@ GenerateResult Session::generate(std::span<const int32_t> prompt, const Tokenize
   r.prompt_seconds = seconds_since(t0);
 
   const auto t1 = std::chrono::steady_clock::now();
-  r.reason = StopReason::kLength;
-  bool keep_going = options.max_tokens > 0;
-  while (keep_going) {
+  while (!gen.done()) {
     if (s.cancel_requested.load()) {
-      r.reason = StopReason::kCancelled;
+      gen.stop(StopReason::kCancelled);
       break;
     }
-    if (s.cache.n_past() >= s.cache.n_ctx()) {
-      r.reason = StopReason::kContextFull;
-      break;
-    }
-    const int32_t next = sampler.sample(s.last_logits);
-    if (next == eos && !options.ignore_eos) {
-      r.reason = StopReason::kEndOfText;
-      break;
-    }
-    s.run(std::span<const int32_t>(&next, 1), nullptr);
-    r.tokens.push_back(next);
-    if (!emit(stops.push(decoder.push(next)))) {
-      r.reason = StopReason::kCallback;
-      break;
-    }
-    if (stops.stopped()) {
-      r.reason = StopReason::kStopString;
-      break;
-    }
-    keep_going = static_cast<int>(r.tokens.size()) < options.max_tokens;
+    const std::optional<int32_t> next = gen.next(*this);
+    if (!next) break;
+    s.run(std::span<const int32_t>(&*next, 1), nullptr);
+    if (!emit(gen.accept(*next))) gen.stop(StopReason::kCallback);
   }
-  if (r.reason != StopReason::kCallback) {
-    emit(stops.push(decoder.flush()));
-    emit(stops.flush());
-  }
+  emit(gen.finish());
+  r.tokens = gen.tokens();
+  r.reason = gen.reason();
   r.generate_seconds = seconds_since(t1);
   return r;
 }
