@@ -182,7 +182,8 @@ class SELATTN_EXPORT Session {
   const Model& model() const;
 
  private:
-  friend struct SessionIo;  // saving and loading (src/api/session_io.cpp)
+  friend struct SessionIo;    // saving and loading (src/api/session_io.cpp)
+  friend class DecodeBatch;  // many sessions' steps in one pass (selattn/batch.h)
   struct Impl;
   Impl& impl() const;  // throws Error on a moved-from Session
   std::unique_ptr<Impl> impl_;

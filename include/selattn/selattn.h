@@ -1,6 +1,7 @@
 // selattn — the public C++ API in one include.
 #pragma once
 
+#include "selattn/batch.h"
 #include "selattn/calibrate.h"
 #include "selattn/chat.h"
 #include "selattn/config.h"

@@ -28,78 +28,79 @@ Gpt2Activations::Gpt2Activations(Backend& backend, const ModelConfig& config, in
   host_positions.resize(B);
 }
 
-void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights, KvCache& cache,
-                  Gpt2Activations& act, const int32_t* tokens, int T, bool all_logits, float* logits) {
-  const int C = config.n_embd, NH = config.n_head, HS = config.head_size();
-  const int n_past = cache.n_past();
-  check(T > 0 && T <= act.max_tokens, "forward: expected 1..", act.max_tokens, " tokens, found ", T);
-  check(n_past + T <= cache.n_ctx(), "forward: ", T, " tokens after ", n_past, " exceed the context of ",
-        cache.n_ctx());
-  check(cache.selection_head() < 0 || act.f_rows.bytes() > 0,
-        "forward: the activations have no room for chunk scores, which this cache tracks");
-  for (int t = 0; t < T; ++t) act.host_positions[t] = n_past + t;
-  backend.upload(act.tokens.data(), tokens, T * sizeof(int32_t));
-  backend.upload(act.positions.data(), act.host_positions.data(), T * sizeof(int32_t));
+namespace {
+
+// Attention of T tokens of one cache in layer l: stores their K/V (from qkv
+// (T, 3C): q, k, v side by side per token) and writes att (T, C).
+// positions: backend (T), host_positions: the same on the host. act gives the
+// step and chunk scratch (sel_logits, attention, scratch, chunk_sel, f_rows).
+void attend_layer(Backend& backend, KvCache& cache, int l, const float* qkv, int T, const int32_t* positions,
+                  const int32_t* host_positions, int NH, int HS, float scale, Gpt2Activations& act, float* att) {
+  const int C = NH * HS;
+  const int sel_head = cache.selection_head();
+  if (!cache.needs_steps()) {
+    // Nothing to score or evict: plain causal attention over the whole pass.
+    cache.store(l, qkv + C, qkv + 2 * C, 3 * C, T);
+    backend.attention_forward(att, qkv, 3 * C, positions, T, cache.view(l), NH, HS, scale, nullptr);
+  } else if (T > 1 && cache.can_chunk(l, T)) {
+    // Nothing leaves this layer during the chunk: the scores each query
+    // would have seen step by step are prefix sums over the chunk's
+    // selection logits, so every query attends at once.
+    cache.store(l, qkv + C, qkv + 2 * C, 3 * C, T);
+    const KvLayerView view = cache.view(l);
+    const float* f_rows = nullptr;
+    if (sel_head >= 0) {
+      backend.attention_scores_forward(act.chunk_sel.data<float>(), qkv, 3 * C, positions, T, view, NH, HS, sel_head,
+                                       scale);
+      cache.accumulate_chunk(l, positions, T, act.chunk_sel.data<const float>(), act.f_rows.data<float>());
+      if (view.f != nullptr) f_rows = act.f_rows.data<const float>();
+    }
+    backend.attention_forward(att, qkv, 3 * C, positions, T, view, NH, HS, scale, f_rows);
+  } else {
+    // One query at a time, exactly as decoding would: the token joins the
+    // cache, attends to what is live, then scores update and the layer
+    // evicts down to its budget before the next token arrives.
+    float* sel = sel_head >= 0 ? act.sel_logits.data<float>() : nullptr;
+    float* attention = cache.wants_attention() ? act.attention.data<float>() : nullptr;
+    for (int t = 0; t < T; ++t) {
+      const float* row = qkv + static_cast<std::size_t>(t) * 3 * C;
+      const int32_t pos = host_positions[t];
+      cache.store_step(l, row + C, row + 2 * C, pos);
+      backend.attention_step_forward(att + static_cast<std::size_t>(t) * C, row, pos, cache.view(l), NH, HS, scale,
+                                     sel_head, sel, attention, act.scratch.data<float>());
+      cache.end_step(l, pos, sel, attention);
+    }
+  }
+}
+
+float attention_scale(const ModelConfig& config, int layer) {
+  float scale = config.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(config.head_size())) : 1.0f;
+  if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(layer + 1);
+  return scale;
+}
+
+// The MLP block and the residual adds around attention of T rows:
+// x += proj(att); x += fc_proj(act(fc(ln_2(x)))).
+void finish_layer(Backend& backend, const ModelConfig& config, const Gpt2LayerTensors& w, Gpt2Activations& act,
+                  int T) {
   float* x = act.x.data<float>();
   float* ln = act.ln.data<float>();
-  float* att = act.att.data<float>();
   float* fc = act.fc.data<float>();
-  const int32_t* positions = act.positions.data<const int32_t>();
+  backend.matmul_forward(x, act.att.data<const float>(), w.attn_proj_w, w.attn_proj_b, T,
+                         MatmulEpilogue{.residual = x});
+  backend.layernorm_forward(ln, x, w.ln2_w, w.ln2_b, T, config.n_embd, config.layer_norm_epsilon);
+  backend.matmul_forward(fc, ln, w.fc_w, w.fc_b, T, MatmulEpilogue{.activate = true, .act = config.activation});
+  backend.matmul_forward(x, fc, w.fc_proj_w, w.fc_proj_b, T, MatmulEpilogue{.residual = x});
+}
 
-  backend.embedding_forward(x, act.tokens.data<const int32_t>(), positions, T, weights.wte, weights.wpe, C);
-  for (int l = 0; l < config.n_layer; ++l) {
-    const Gpt2LayerTensors& w = weights.layers[l];
-    // Attention block: x += proj(attention(ln_1(x)))
-    backend.layernorm_forward(ln, x, w.ln1_w, w.ln1_b, T, C, config.layer_norm_epsilon);
-    backend.matmul_forward(act.qkv.data<float>(), ln, w.attn_w, w.attn_b, T);
-    float scale = config.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(HS)) : 1.0f;
-    if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(l + 1);
-    const float* qkv = act.qkv.data<const float>();  // (T, 3C): q, k, v side by side per token
-    const int sel_head = cache.selection_head();
-    if (!cache.needs_steps()) {
-      // Nothing to score or evict: plain causal attention over the whole pass.
-      cache.store(l, qkv + C, qkv + 2 * C, 3 * C, T);
-      backend.attention_forward(att, qkv, 3 * C, positions, T, cache.view(l), NH, HS, scale, nullptr);
-    } else if (T > 1 && cache.can_chunk(l, T)) {
-      // Nothing leaves this layer during the chunk: the scores each query
-      // would have seen step by step are prefix sums over the chunk's
-      // selection logits, so every query attends at once.
-      cache.store(l, qkv + C, qkv + 2 * C, 3 * C, T);
-      const KvLayerView view = cache.view(l);
-      const float* f_rows = nullptr;
-      if (sel_head >= 0) {
-        backend.attention_scores_forward(act.chunk_sel.data<float>(), qkv, 3 * C, positions, T, view, NH, HS, sel_head,
-                                         scale);
-        cache.accumulate_chunk(l, positions, T, act.chunk_sel.data<const float>(), act.f_rows.data<float>());
-        if (view.f != nullptr) f_rows = act.f_rows.data<const float>();
-      }
-      backend.attention_forward(att, qkv, 3 * C, positions, T, view, NH, HS, scale, f_rows);
-    } else {
-      // One query at a time, exactly as decoding would: the token joins the
-      // cache, attends to what is live, then scores update and the layer
-      // evicts down to its budget before the next token arrives.
-      float* sel = sel_head >= 0 ? act.sel_logits.data<float>() : nullptr;
-      float* attention = cache.wants_attention() ? act.attention.data<float>() : nullptr;
-      for (int t = 0; t < T; ++t) {
-        const float* row = qkv + static_cast<std::size_t>(t) * 3 * C;
-        const int32_t pos = act.host_positions[t];
-        cache.store_step(l, row + C, row + 2 * C, pos);
-        backend.attention_step_forward(att + static_cast<std::size_t>(t) * C, row, pos, cache.view(l), NH, HS, scale,
-                                       sel_head, sel, attention, act.scratch.data<float>());
-        cache.end_step(l, pos, sel, attention);
-      }
-    }
-    backend.matmul_forward(x, att, w.attn_proj_w, w.attn_proj_b, T, MatmulEpilogue{.residual = x});
-    // MLP block: x += fc_proj(act(fc(ln_2(x))))
-    backend.layernorm_forward(ln, x, w.ln2_w, w.ln2_b, T, C, config.layer_norm_epsilon);
-    backend.matmul_forward(fc, ln, w.fc_w, w.fc_b, T, MatmulEpilogue{.activate = true, .act = config.activation});
-    backend.matmul_forward(x, fc, w.fc_proj_w, w.fc_proj_b, T, MatmulEpilogue{.residual = x});
-  }
-  // Final layernorm and the tied output projection, only on the rows wanted.
-  const int first = all_logits ? 0 : T - 1;
-  const int rows = T - first;
-  backend.layernorm_forward(ln, x + static_cast<std::size_t>(first) * C, weights.lnf_w, weights.lnf_b, rows, C,
-                            config.layer_norm_epsilon);
+// Final layernorm and the tied output projection of `rows` rows of x from
+// `first`, into host logits (rows, V).
+void output_logits(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights, Gpt2Activations& act,
+                   int first, int rows, float* logits) {
+  const int C = config.n_embd;
+  float* ln = act.ln.data<float>();
+  backend.layernorm_forward(ln, act.x.data<const float>() + static_cast<std::size_t>(first) * C, weights.lnf_w,
+                            weights.lnf_b, rows, C, config.layer_norm_epsilon);
   if (backend.host_memory()) {
     backend.matmul_forward(logits, ln, weights.lm_head, nullptr, rows);
   } else {
@@ -107,7 +108,78 @@ void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Tensors
     backend.matmul_forward(act.logits.data<float>(), ln, weights.lm_head, nullptr, rows);
     backend.download(logits, act.logits.data(), static_cast<std::size_t>(rows) * config.vocab_size * sizeof(float));
   }
+}
+
+}  // namespace
+
+// The embedding of T tokens at host_positions (already in act.host_positions).
+void embed(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights, Gpt2Activations& act,
+           const int32_t* tokens, int T) {
+  backend.upload(act.tokens.data(), tokens, T * sizeof(int32_t));
+  backend.upload(act.positions.data(), act.host_positions.data(), T * sizeof(int32_t));
+  backend.embedding_forward(act.x.data<float>(), act.tokens.data<const int32_t>(), act.positions.data<const int32_t>(),
+                            T, weights.wte, weights.wpe, config.n_embd);
+}
+
+// Attention block input of layer l: qkv (T, 3C) = ln_1(x) @ attn_w^T + attn_b.
+void layer_qkv(Backend& backend, const ModelConfig& config, const Gpt2LayerTensors& w, Gpt2Activations& act, int T) {
+  float* ln = act.ln.data<float>();
+  backend.layernorm_forward(ln, act.x.data<const float>(), w.ln1_w, w.ln1_b, T, config.n_embd,
+                            config.layer_norm_epsilon);
+  backend.matmul_forward(act.qkv.data<float>(), ln, w.attn_w, w.attn_b, T);
+}
+
+void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights, KvCache& cache,
+                  Gpt2Activations& act, const int32_t* tokens, int T, bool all_logits, float* logits) {
+  const int n_past = cache.n_past();
+  check(T > 0 && T <= act.max_tokens, "forward: expected 1..", act.max_tokens, " tokens, found ", T);
+  check(n_past + T <= cache.n_ctx(), "forward: ", T, " tokens after ", n_past, " exceed the context of ",
+        cache.n_ctx());
+  check(cache.selection_head() < 0 || act.f_rows.bytes() > 0,
+        "forward: the activations have no room for chunk scores, which this cache tracks");
+  for (int t = 0; t < T; ++t) act.host_positions[t] = n_past + t;
+  embed(backend, config, weights, act, tokens, T);
+  for (int l = 0; l < config.n_layer; ++l) {
+    const Gpt2LayerTensors& w = weights.layers[l];
+    layer_qkv(backend, config, w, act, T);
+    attend_layer(backend, cache, l, act.qkv.data<const float>(), T, act.positions.data<const int32_t>(),
+                 act.host_positions.data(), config.n_head, config.head_size(), attention_scale(config, l), act,
+                 act.att.data<float>());
+    finish_layer(backend, config, w, act, T);
+  }
+  // Only the rows wanted go through the output projection.
+  const int first = all_logits ? 0 : T - 1;
+  output_logits(backend, config, weights, act, first, T - first, logits);
   cache.commit(T);
+}
+
+void gpt2_decode_batch(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights,
+                       std::span<const Gpt2BatchItem> items, Gpt2Activations& act, const int32_t* tokens,
+                       float* logits) {
+  const int N = static_cast<int>(items.size());
+  check(N > 0 && N <= act.max_tokens, "batch: expected 1..", act.max_tokens, " sessions, found ", N);
+  for (int i = 0; i < N; ++i) {
+    const KvCache& cache = *items[i].cache;
+    check(cache.n_past() < cache.n_ctx(), "batch: session ", i, " holds its whole context of ", cache.n_ctx(),
+          " positions");
+    act.host_positions[i] = cache.n_past();
+  }
+  const std::size_t C3 = 3 * static_cast<std::size_t>(config.n_embd);
+  embed(backend, config, weights, act, tokens, N);
+  for (int l = 0; l < config.n_layer; ++l) {
+    const Gpt2LayerTensors& w = weights.layers[l];
+    layer_qkv(backend, config, w, act, N);
+    // Each row attends over its own cache, under its own policy.
+    for (int i = 0; i < N; ++i) {
+      attend_layer(backend, *items[i].cache, l, act.qkv.data<const float>() + i * C3, 1,
+                   act.positions.data<const int32_t>() + i, act.host_positions.data() + i, config.n_head,
+                   config.head_size(), attention_scale(config, l), *items[i].act,
+                   act.att.data<float>() + static_cast<std::size_t>(i) * config.n_embd);
+    }
+    finish_layer(backend, config, w, act, N);
+  }
+  output_logits(backend, config, weights, act, 0, N, logits);
+  for (const Gpt2BatchItem& item : items) item.cache->commit(1);
 }
 
 }  // namespace selattn

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "backend/backend.h"
@@ -40,5 +41,20 @@ struct Gpt2Activations {
 // (1, V) for the last token only.
 void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights, KvCache& cache,
                   Gpt2Activations& act, const int32_t* tokens, int T, bool all_logits, float* logits);
+
+// One decode step of N caches at once: tokens (N, host) at each cache's
+// n_past, stacked into one pass over the weights; row i attends over cache
+// i under its own policy with items[i].act's step scratch. logits (N, V),
+// host. Row i's logits are bit for bit those gpt2_forward gives for the same
+// token on that cache alone (every kernel computes a row the same way
+// whatever rows it runs beside).
+struct Gpt2BatchItem {
+  KvCache* cache;
+  Gpt2Activations* act;  // the session's own: sel_logits, attention, scratch
+};
+
+void gpt2_decode_batch(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights,
+                       std::span<const Gpt2BatchItem> items, Gpt2Activations& act, const int32_t* tokens,
+                       float* logits);
 
 }  // namespace selattn
