@@ -64,6 +64,15 @@ struct ModelInfo {
   std::size_t kv_bytes_per_token = 0;  // K and V, all layers, in the pool's element type
 };
 
+// The KV page pool every session of a model shares.
+struct KvPoolStats {
+  std::size_t page_bytes = 0;
+  int page_size = 0;              // token slots per page
+  std::size_t limit_bytes = 0;    // 0: no limit
+  std::size_t pages_in_use = 0;   // held by sessions now
+  std::size_t pages_reserved = 0; // promised to sessions with budgets (held or not)
+};
+
 class SELATTN_EXPORT Model {
  public:
   // Loads a Hugging Face GPT-2 folder (config.json + model.safetensors, or a
@@ -82,6 +91,7 @@ class SELATTN_EXPORT Model {
 
   const ModelConfig& config() const;
   const ModelInfo& info() const;
+  KvPoolStats kv_pool_stats() const;
 
   // Internal: the library's own sources reach the weights and the page pool
   // through this; Impl is not defined in any public header and is not part

@@ -58,6 +58,17 @@ Model::~Model() = default;
 const ModelConfig& Model::config() const { return impl_->config; }
 const ModelInfo& Model::info() const { return impl_->info; }
 
+KvPoolStats Model::kv_pool_stats() const {
+  const KvPagePool& pool = *impl_->kv_pool;
+  KvPoolStats st;
+  st.page_bytes = pool.page_bytes();
+  st.page_size = pool.page_size();
+  st.limit_bytes = pool.limit_bytes();
+  st.pages_in_use = pool.pages_in_use();
+  st.pages_reserved = pool.pages_reserved();
+  return st;
+}
+
 namespace {
 
 std::unique_ptr<Backend> make_backend(const ModelOptions& options) {

@@ -85,6 +85,11 @@ std::vector<uint8_t*> KvPagePool::kv_page_alloc_n(std::size_t n) {
   return pages;
 }
 
+std::size_t KvPagePool::pages_reserved() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reserved_;
+}
+
 std::size_t KvPagePool::pages_in_use() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return reserved_in_use_ + unreserved_in_use_;

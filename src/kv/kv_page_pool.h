@@ -44,6 +44,7 @@ class KvPagePool {
   KvType type() const { return type_; }
   std::size_t page_bytes() const { return page_bytes_; }
   std::size_t pages_in_use() const;
+  std::size_t pages_reserved() const;
   std::size_t limit_bytes() const { return limit_bytes_; }
 
  private:

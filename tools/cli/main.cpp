@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add(selattn::cli::add_memory);
   add(selattn::cli::add_inspect);
   add(selattn::cli::add_bench);
+  add(selattn::cli::add_serve);
 
   try {
     app.parse(argc, argv);
