@@ -1,7 +1,29 @@
 #!/usr/bin/env bash
 # Builds selattn (tools/build.sh) and runs the whole test suite with ctest.
 # Fails when any test fails. This is what .ci/run calls.
+#
+# The server tests drive `selattn serve` with the official openai Python
+# client and put nginx in front of two replicas: this installs nginx-light
+# and python3-venv (Debian) and the openai package into build/pyenv when they
+# are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/build.sh "$@"
+
+missing=()
+for p in nginx-light python3-venv; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "selattn: installing ${missing[*]} for the server tests" >&2
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [[ ! -x build/pyenv/bin/python3 ]] || ! build/pyenv/bin/python3 -c "import openai" 2>/dev/null; then
+  python3 -m venv build/pyenv
+  build/pyenv/bin/pip install -q --disable-pip-version-check openai
+fi
+
 ctest --test-dir build --output-on-failure -j 2

@@ -214,7 +214,9 @@ class Server {
         if (finished) break;
       }
       if (!job->error.empty()) return fail(res, ApiError{500, job->error, "server_error"});
-      res.set_content(reply_body(parsed, *job, text, id, created, limits_.model_name).dump(), "application/json");
+      res.set_content(reply_body(parsed, *job, text, id, created, limits_.model_name)
+                          .dump(-1, ' ', false, json::error_handler_t::replace),
+                      "application/json");
       return;
     }
     const std::string model_name = limits_.model_name;
@@ -223,7 +225,7 @@ class Server {
         "text/event-stream",
         [job, parsed, id, created, model_name](std::size_t, httplib::DataSink& sink) {
           auto send = [&](const json& j) {
-            const std::string event = "data: " + j.dump() + "\n\n";
+            const std::string event = "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
             return sink.write(event.data(), event.size());
           };
           if (parsed.chat && !send(stream_chunk(parsed, id, created, model_name, "", nullptr))) {

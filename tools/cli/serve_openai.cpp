@@ -100,6 +100,10 @@ ParsedRequest parse_common(const json& body, const ApiLimits& limits, int defaul
       if (s.empty()) bad("stop", "a stop string must not be empty");
     }
   }
+  if (const json* v = field(body, "ignore_eos")) {  // extension: keep generating past end of text
+    if (!v->is_boolean()) bad("ignore_eos", "'ignore_eos' must be true or false");
+    g.ignore_eos = v->get<bool>();
+  }
   if (const json* v = field(body, "stream")) {
     if (!v->is_boolean()) bad("stream", "'stream' must be true or false");
     r.stream = v->get<bool>();
@@ -157,7 +161,8 @@ std::string error_body(const ApiError& e) {
   json err = {{"message", e.message}, {"type", e.type}, {"param", nullptr}, {"code", nullptr}};
   if (!e.param.empty()) err["param"] = e.param;
   if (!e.code.empty()) err["code"] = e.code;
-  return json{{"error", err}}.dump();
+  // Messages may quote the request's own bytes: never fail on invalid UTF-8.
+  return json{{"error", err}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 ParsedRequest parse_completion(const json& body, const Tokenizer& tokenizer, int32_t bos, const ApiLimits& limits) {

@@ -119,6 +119,7 @@ bool Scheduler::admit() {
     }
     promised_ += need;
     running_.push_back(std::move(r));
+    metrics_.active++;
     any = true;
   }
   return any;
@@ -135,30 +136,32 @@ void Scheduler::finish(Running& r, const std::string& error) {
   std::string rest;
   if (r.generator) rest = r.generator->finish();
   Job& job = *r.job;
-  {
-    std::lock_guard<std::mutex> lock(job.mutex);
-    job.text += rest;
-    job.error = error;
-    job.prompt_tokens = static_cast<int>(r.fed);
-    if (r.generator) {
-      job.reason = r.generator->reason();
-      job.completion_tokens = static_cast<int>(r.generator->tokens().size());
-    }
-    job.finished = true;
-    job.cv.notify_all();
-  }
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!error.empty()) {
-    metrics_.requests_failed++;
-  } else if (job.cancelled) {
-    metrics_.requests_cancelled++;
-  } else {
-    metrics_.requests_finished++;
-  }
-  metrics_.prompt_tokens += job.prompt_tokens;
-  metrics_.completion_tokens += job.completion_tokens;
-  promised_ -= r.promised;
+  const int prompt_tokens = static_cast<int>(r.fed);
+  const int completion_tokens = r.generator ? static_cast<int>(r.generator->tokens().size()) : 0;
   r.session.reset();  // its pages go back to the pool now
+  {
+    // The figures first, so a client that has its answer sees them counted.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!error.empty()) {
+      metrics_.requests_failed++;
+    } else if (job.cancelled) {
+      metrics_.requests_cancelled++;
+    } else {
+      metrics_.requests_finished++;
+    }
+    metrics_.prompt_tokens += prompt_tokens;
+    metrics_.completion_tokens += completion_tokens;
+    metrics_.active--;
+    promised_ -= r.promised;
+  }
+  std::lock_guard<std::mutex> lock(job.mutex);
+  job.text += rest;
+  job.error = error;
+  job.prompt_tokens = prompt_tokens;
+  job.completion_tokens = completion_tokens;
+  if (r.generator) job.reason = r.generator->reason();
+  job.finished = true;
+  job.cv.notify_all();
 }
 
 void Scheduler::prefill_one() {
@@ -233,7 +236,6 @@ void Scheduler::loop() {
     std::lock_guard<std::mutex> lock(mutex_);
     running_.erase(std::remove_if(running_.begin(), running_.end(), [](const Running& r) { return !r.session; }),
                    running_.end());
-    metrics_.active = static_cast<int>(running_.size());
     metrics_.sessions.clear();
     metrics_.kv_live_slots = 0;
     metrics_.kv_bytes = 0;
