@@ -1,35 +1,36 @@
-// LayerNorm, one warp per row: mean first, then the centred variance (two
-// passes, as the CPU reference does, so large offsets do not cancel).
-#include "kernels.h"
+// LayerNorm, one warp per row (T, C): the mean first, then the centred
+// variance, both summed in double as the CPU does (two passes, so large
+// offsets do not cancel); the output in f32 with the CPU's roundings (no
+// contraction into fma), so only the order of the double sums differs.
+#include "device_util.cuh"
 
 namespace selattn::cuda {
 namespace {
 
-constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 8;
+constexpr int kThreads = kRowsPerBlock * kWarp;  // a warp per row
 
-__device__ float warp_sum(float v) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-__global__ void layernorm_kernel(float* out, const float* in, const float* weight, const float* bias, int T, int C,
-                                 float eps) {
+__global__ void __launch_bounds__(kThreads)
+    layernorm_kernel(float* out, const float* in, const float* weight, const float* bias, int T, int C, float eps) {
   const int row = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp;
   const int lane = threadIdx.x % kWarp;
-  if (row >= T) return;
+  if (row >= T) return;  // whole warps leave; no block barrier below
   const float* x = in + static_cast<int64_t>(row) * C;
   float* o = out + static_cast<int64_t>(row) * C;
-  float sum = 0.0f;
+  double sum = 0.0;
   for (int c = lane; c < C; c += kWarp) sum += x[c];
-  const float mean = warp_sum(sum) / C;
-  float sq = 0.0f;
+  const double mean = warp_sum(sum) / C;
+  double sq = 0.0;
   for (int c = lane; c < C; c += kWarp) {
-    const float d = x[c] - mean;
+    const double d = x[c] - mean;
     sq += d * d;
   }
-  const float rstd = rsqrtf(warp_sum(sq) / C + eps);
-  for (int c = lane; c < C; c += kWarp) o[c] = (x[c] - mean) * rstd * weight[c] + bias[c];
+  const double var = warp_sum(sq) / C;
+  const float rstd = static_cast<float>(1.0 / sqrt(var + eps));
+  const float m = static_cast<float>(mean);
+  for (int c = lane; c < C; c += kWarp) {
+    o[c] = __fadd_rn(__fmul_rn(__fmul_rn(__fsub_rn(x[c], m), rstd), weight[c]), bias[c]);
+  }
 }
 
 }  // namespace
@@ -37,8 +38,8 @@ __global__ void layernorm_kernel(float* out, const float* in, const float* weigh
 cudaError_t layernorm_forward(float* out, const float* in, const float* weight, const float* bias, int T, int C,
                               float eps, cudaStream_t stream) {
   if (T == 0) return cudaSuccess;
-  const unsigned blocks = static_cast<unsigned>((T + kRowsPerBlock - 1) / kRowsPerBlock);
-  layernorm_kernel<<<blocks, kRowsPerBlock * kWarp, 0, stream>>>(out, in, weight, bias, T, C, eps);
+  if (T < 0 || C <= 0) return cudaErrorInvalidValue;
+  layernorm_kernel<<<blocks_for(T, kRowsPerBlock), kThreads, 0, stream>>>(out, in, weight, bias, T, C, eps);
   return cudaGetLastError();
 }
 

@@ -26,8 +26,9 @@
 
 namespace selattn {
 
-// What matmul_forward does after the product, in this order:
-// out = act(in @ w^T + bias) when `activate`, then + residual when set.
+// What matmul_forward does after the product: out = act(in @ w^T + bias)
+// when `activate`, or in @ w^T + bias + residual when `residual` is set;
+// never both (the model has no such matmul, and backends may reject it).
 struct MatmulEpilogue {
   bool activate = false;
   Activation act = Activation::kGeluTanh;
@@ -69,7 +70,7 @@ class Backend {
   // ---- memory --------------------------------------------------------------
   // Zero-filled, 64-byte aligned; Error naming the size when it does not fit.
   virtual void* mem_alloc(std::size_t bytes) = 0;
-  virtual void mem_free(void* p) = 0;
+  virtual void mem_free(void* p) = 0;  // never throws (buffers free in destructors)
   // host -> backend and backend -> host; download waits for queued ops.
   virtual void upload(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void download(void* dst, const void* src, std::size_t bytes) = 0;
@@ -121,7 +122,7 @@ class Backend {
   //   slot (before subtracting f; 0 elsewhere), for the f update
   // attention (S): when not null, softmax probabilities summed over heads
   //   per slot (0 where not visible), for h2o
-  // scratch (NH, S)
+  // scratch (NH, S): the backend's to use; its contents afterwards are unspecified
   virtual void attention_step_forward(float* out, const float* q, int32_t q_pos, const KvLayerView& kv, int NH, int HS,
                                       float scale, int sel_head, float* sel_logits, float* attention,
                                       float* scratch) = 0;
@@ -147,7 +148,8 @@ class Backend {
 
   // The chunked path's score update (KvCache::accumulate_chunk): for each
   // query i in order, f_rows (T, n_slots) row i = f before query i, then the
-  // kv_end_step update of f with sel_scores row i.
+  // kv_end_step update of f with sel_scores row i. Called only for caches
+  // that track f (slots.f set).
   virtual void kv_accumulate_chunk(const KvLayerSlots& slots, int n_slots, const int32_t* q_pos, int T,
                                    const float* sel_scores, float* f_rows) = 0;
 };

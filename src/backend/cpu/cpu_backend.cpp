@@ -223,6 +223,7 @@ class CpuBackend final : public Backend {
 
   void matmul_forward(float* out, const float* in, const WeightMatrix& w, const float* bias, int T,
                       const MatmulEpilogue& ep) override {
+    check(!(ep.activate && ep.residual != nullptr), "matmul: an activation and a residual in one epilogue");
     const int64_t OC = w.rows;
     // Parallel over panels of output channels (core/weight_matrix.h), so each
     // thread streams its own panels once for all T inputs; the epilogue runs
