@@ -19,8 +19,10 @@ cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == "prepare" ]]; then
   if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
+  # No server (it would bring cpp-httplib and OpenSSL along); the CUDA runtime
+  # is linked statically, cuBLAS is the GPU machine's own (libcublas.so.13).
   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DSELATTN_CUDA=ON -DSELATTN_NATIVE=OFF \
-        -DSELATTN_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+        -DSELATTN_BUILD_BENCH=OFF -DSELATTN_SERVER=OFF -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
   cmake --build build-gpu -j "${SELATTN_JOBS:-2}" --target selattn_cli cuda_ops_test cuda_model_test
   mkdir -p build-gpu/lib
   # Libraries from this machine's packages that a GPU machine may lack.
@@ -42,6 +44,12 @@ BIN=build-gpu/bin/selattn
 log() { echo "[gpu_check $(date +%T)] $*" | tee -a "$OUTDIR/gpu_check.log"; }
 
 log "device"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$OUTDIR/gpu_check.log"
+if ldd "$BIN" | grep -q "not found"; then
+  # cuBLAS 13 may come with PyTorch's wheels (nvidia/cublas/lib) rather than a toolkit.
+  extra=$(python3 -c "import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], 'lib'))" \
+          2>/dev/null || true)
+  [[ -n "$extra" ]] && export LD_LIBRARY_PATH="$extra:$LD_LIBRARY_PATH"
+fi
 if ldd "$BIN" | grep -q "not found"; then
   log "the carried build cannot start here:"; ldd "$BIN" | grep "not found" | tee -a "$OUTDIR/gpu_check.log"; exit 1
 fi

@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
   add(selattn::cli::add_memory);
   add(selattn::cli::add_inspect);
   add(selattn::cli::add_bench);
+#ifdef SELATTN_WITH_SERVER
   add(selattn::cli::add_serve);
+#endif
 
   try {
     app.parse(argc, argv);
