@@ -71,7 +71,8 @@ def main():
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['weights']} | {r['test']} | {fmt(r['selattn'])} | {fmt(r['selattn_budget64'])} | "
-                     f"{fmt(r['transformers_eager'])} | {fmt(r['transformers_sdpa'])} | {fmt(r['vs_sdpa'], 2)}x |")
+                     f"{fmt(r['transformers_eager'])} | {fmt(r['transformers_sdpa'])} | "
+                     f"{fmt(r['vs_sdpa'], 2) + 'x' if r['vs_sdpa'] else '-'} |")
     lines.append("")
     lines.append(f"Device copy bandwidth: {fmt(copy_gbs)} GB/s. Decode attention at depth 2048 (full cache) reads "
                  f"K/V at {fmt(summary['attention_gb_s']['f16'])} GB/s (f16 weights), "

@@ -24,6 +24,11 @@ from transformers import GPT2LMHeadModel
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 
 
+def test_name(n, depth):
+    """As `selattn bench` names its decode tests."""
+    return f"tg{n}" if depth == 0 else f"tg{n}@d{depth}"
+
+
 def timed(fn, reps):
     fn()  # warm-up
     out = []
@@ -69,10 +74,10 @@ def main():
                         t_1 = timed(lambda: model.generate(ids, min_new_tokens=1, max_new_tokens=1, **kw), args.reps)
                 except Exception as e:  # static cache not supported by this version for GPT-2
                     print(json.dumps({"engine": "transformers", "attn": impl, "cache": cache, "dtype": args.dtype,
-                                      "test": f"tg{args.n}@d{d}", "error": str(e)[:200]}), flush=True)
+                                      "test": test_name(args.n, d), "error": str(e)[:200]}), flush=True)
                     break
                 print(json.dumps({"engine": "transformers", "attn": impl, "cache": cache, "dtype": args.dtype,
-                                  "test": f"tg{args.n}@d{d}", "tok_s": (args.n - 1) / max(t_n - t_1, 1e-9)}),
+                                  "test": test_name(args.n, d), "tok_s": (args.n - 1) / max(t_n - t_1, 1e-9)}),
                       flush=True)
         del model
         torch.cuda.empty_cache()
