@@ -49,4 +49,55 @@ SELATTN_EXPORT MultipleChoiceResult evaluate_multiple_choice(std::shared_ptr<con
                                               const std::vector<MultipleChoiceItem>& items,
                                               const MultipleChoiceOptions& options = {});
 
+// ---- long-range recall (variable assignment) -------------------------------
+
+// A sequence of text segments; some are assignments or queries (for the
+// record), some are answers the model must produce. The format is
+// tools/train/make_recall.py's JSONL.
+struct RecallSegment {
+  std::string text;
+  bool answer = false;  // the model must produce this text
+  std::string assign;   // the name this segment assigns, if any
+  std::string query;    // the name this segment asks for, if any
+};
+
+struct RecallItem {
+  std::vector<RecallSegment> segments;
+};
+
+// Reads recall JSONL: one object per line with "segments", a list of
+// {"text": ...} (with an optional "assign" or "query" name) or {"answer": ...}.
+// Blank lines are skipped. Throws Error naming the file and line.
+SELATTN_EXPORT std::vector<RecallItem> read_recall_jsonl(const std::string& path);
+
+struct RecallOptions {
+  int ctx = 0;        // positions; 0 = n_positions. A longer sequence is an Error naming it.
+  KvCacheOptions kv;  // policy and budgets, applied while each sequence runs
+  std::function<void(int done, int total)> progress;
+};
+
+struct RecallAnswer {
+  int item = 0;                    // index of the sequence
+  int position = 0;                // of the answer's first token
+  int distance = -1;               // tokens since the name's latest assignment began (-1: none found)
+  bool correct = false;            // the argmax at every answer token was that token
+  std::vector<int32_t> expected;   // the answer's tokens
+  std::vector<int32_t> predicted;  // the argmax before each of them
+};
+
+struct RecallResult {
+  int count = 0;    // answers
+  int correct = 0;  // exact matches
+  double accuracy() const { return count ? static_cast<double>(correct) / count : 0.0; }
+  std::vector<RecallAnswer> answers;
+  std::size_t peak_kv_bytes = 0;
+};
+
+// Each sequence as BOS + its segments, each tokenized on its own, in one
+// pass under the KV options (tokens are evicted as they would be while
+// decoding); an answer is right when the argmax of the logits before each of
+// its tokens is that token.
+SELATTN_EXPORT RecallResult evaluate_recall(std::shared_ptr<const Model> model, const Tokenizer& tokenizer,
+                                            const std::vector<RecallItem>& items, const RecallOptions& options = {});
+
 }  // namespace selattn

@@ -13,16 +13,77 @@ namespace selattn::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, hellaswag;
+  std::string model, hellaswag, recall;
   int ctx = 0, threads = 0, limit = 0;
   bool json = false;
   KvFlags kv;
 };
 
-int run_eval(const EvalArgs& a) {
+// Exact-match recall: overall, and by the distance from assignment to query.
+int run_recall(const EvalArgs& a) {
   const std::string dir = a.model.empty() ? default_model_dir() : a.model;
   const KvCacheOptions kv = kv_options(a.kv);
+  auto items = read_recall_jsonl(a.recall);
+  if (a.limit > 0 && static_cast<int>(items.size()) > a.limit) items.resize(a.limit);
+  auto model = Model::load(dir, model_options(a.kv, a.threads));
+  const Tokenizer tok = Tokenizer::load(dir);
+  Progress progress("recall", static_cast<int64_t>(items.size()));
+  RecallOptions o;
+  o.ctx = a.ctx;
+  o.kv = kv;
+  o.progress = [&](int done, int) { progress.update(done); };
+  const auto t0 = std::chrono::steady_clock::now();
+  const RecallResult r = evaluate_recall(model, tok, items, o);
+  progress.finish();
+  const double secs = seconds_since(t0);
+  // Buckets of distance: [0, 128), [128, 256), ... doubling up to 2048 and over.
+  const int edges[] = {128, 256, 512, 1024, 2048, 1 << 30};
+  int count[6] = {}, right[6] = {};
+  for (const RecallAnswer& ans : r.answers) {
+    int b = 0;
+    while (ans.distance >= edges[b]) ++b;
+    count[b]++;
+    right[b] += ans.correct ? 1 : 0;
+  }
+  if (a.json) {
+    std::string buckets;
+    int lo = 0;
+    for (int b = 0; b < 6; ++b) {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "%s{\"from\": %d, \"to\": %d, \"count\": %d, \"correct\": %d}",
+                    b ? ", " : "", lo, edges[b], count[b], right[b]);
+      buckets += buf;
+      lo = edges[b];
+    }
+    std::printf(
+        "{\"model\": %s, \"file\": %s, \"sequences\": %zu, \"count\": %d, \"correct\": %d, \"accuracy\": %.6f, "
+        "\"kv_policy\": \"%s\", \"kv_budgets\": \"%s\", \"peak_kv_bytes\": %zu, \"by_distance\": [%s], "
+        "\"seconds\": %.2f}\n",
+        json_escape(dir).c_str(), json_escape(a.recall).c_str(), items.size(), r.count, r.correct, r.accuracy(),
+        kv_policy_name(kv.policy), a.kv.budget.empty() ? a.kv.budgets.c_str() : a.kv.budget.c_str(), r.peak_kv_bytes,
+        buckets.c_str(), secs);
+    return 0;
+  }
+  std::printf("recall: %zu sequences, %d answers, accuracy %.4f (%d exact)\n", items.size(), r.count, r.accuracy(),
+              r.correct);
+  int lo = 0;
+  for (int b = 0; b < 6; ++b) {
+    if (count[b] > 0) {
+      std::printf("  distance %4d..%-5s %4d answers, accuracy %.4f\n", lo,
+                  edges[b] == (1 << 30) ? "" : std::to_string(edges[b] - 1).c_str(), count[b],
+                  static_cast<double>(right[b]) / count[b]);
+    }
+    lo = edges[b];
+  }
+  std::printf("KV policy: %s; peak K/V %.1f KiB; %.1f s\n", kv_policy_name(kv.policy), r.peak_kv_bytes / 1024.0, secs);
+  return 0;
+}
+
+int run_eval(const EvalArgs& a) {
   if (a.limit < 0) throw Error("--limit: expected >= 0, found " + std::to_string(a.limit));
+  if (!a.recall.empty()) return run_recall(a);
+  const std::string dir = a.model.empty() ? default_model_dir() : a.model;
+  const KvCacheOptions kv = kv_options(a.kv);
   auto items = read_hellaswag_jsonl(a.hellaswag);
   if (a.limit > 0 && static_cast<int>(items.size()) > a.limit) items.resize(a.limit);
   auto model = Model::load(dir, model_options(a.kv, a.threads));
@@ -55,9 +116,16 @@ int run_eval(const EvalArgs& a) {
 
 Runner add_eval(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
-  auto* cmd = app.add_subcommand("eval", "Multiple-choice accuracy (HellaSwag JSONL) under any KV policy");
+  auto* cmd = app.add_subcommand(
+      "eval", "Multiple-choice accuracy (HellaSwag JSONL) or long-range recall (recall JSONL) under any KV policy");
   cmd->add_option("-m,--model", a->model, "Model folder (default: the bundled selective-attention model)");
-  cmd->add_option("--hellaswag", a->hellaswag, "HellaSwag JSONL file (ctx, endings, label)")->required();
+  auto* hs = cmd->add_option("--hellaswag", a->hellaswag, "HellaSwag JSONL file (ctx, endings, label)");
+  auto* rc = cmd->add_option("--recall", a->recall,
+                             "Recall JSONL (tools/train/make_recall.py): exact-match accuracy of the answers");
+  hs->excludes(rc);
+  cmd->callback([hs, rc] {
+    if (hs->count() == 0 && rc->count() == 0) throw CLI::RequiredError("--hellaswag or --recall");
+  });
   cmd->add_option("-c,--ctx", a->ctx, "Context size (default: n_positions)");
   cmd->add_option("--limit", a->limit, "Score only the first N items (0: all)");
   cmd->add_option("-t,--threads", a->threads, "CPU threads (default: all cores)");
