@@ -93,16 +93,19 @@ TEST(Generate, CancelFromAnotherThreadStopsWithinOneToken) {
   TinyTok t;
   Session s(t.model);
   std::atomic<int> pieces{0};
+  std::atomic<int> n_past{0};  // the session's, published by the generating thread
   std::atomic<int> tokens_at_cancel{-1};
   GenerateOptions o = greedy_options(100000);
   o.stop.clear();
   std::thread canceller([&] {
     while (pieces.load() < 5) std::this_thread::sleep_for(std::chrono::microseconds(50));
-    tokens_at_cancel.store(s.n_past());
+    // Only cancel() may be called during generate(); reading the session here would race.
+    tokens_at_cancel.store(n_past.load());
     s.cancel();
   });
   // The context (256) would end it first without a cancel; keep each token slow enough to be caught.
   const GenerateResult r = s.generate("The", t.tok, o, [&](std::string_view) {
+    n_past.store(s.n_past());
     pieces.fetch_add(1);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     return true;
