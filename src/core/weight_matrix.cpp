@@ -120,27 +120,34 @@ void gather_panel(float* tmp, const WeightSource& src, int64_t rows, int64_t col
   }
 }
 
+// Value i of a source that need not be aligned for E (a safetensors file's
+// data starts wherever its header ends).
+template <typename E>
+E load_unaligned(const uint8_t* in, int64_t i) {
+  E v;
+  std::memcpy(&v, in + i * static_cast<int64_t>(sizeof(E)), sizeof(E));
+  return v;
+}
+
 // Copies values of es bytes from the source layout into panels.
 template <typename E>
-void pack_bits_as(E* out, const E* in, int64_t rows, int64_t cols, bool transposed, WeightType type) {
+void pack_bits_as(E* out, const uint8_t* in, int64_t rows, int64_t cols, bool transposed, WeightType type) {
   for (int64_t r = 0; r < rows; ++r) {
     E* panel = out + (r / kPanel) * cols * kPanel + panel_slot(type, static_cast<int>(r % kPanel));
     if (transposed) {
-      for (int64_t c = 0; c < cols; ++c) panel[c * kPanel] = in[c * rows + r];
+      for (int64_t c = 0; c < cols; ++c) panel[c * kPanel] = load_unaligned<E>(in, c * rows + r);
     } else {
-      const E* row = in + r * cols;
-      for (int64_t c = 0; c < cols; ++c) panel[c * kPanel] = row[c];
+      for (int64_t c = 0; c < cols; ++c) panel[c * kPanel] = load_unaligned<E>(in, r * cols + c);
     }
   }
 }
 
 void pack_bits(uint8_t* out, const WeightSource& src, int64_t rows, int64_t cols, std::size_t es) {
+  const auto* in = static_cast<const uint8_t*>(src.data);
   if (es == 4) {
-    pack_bits_as(reinterpret_cast<uint32_t*>(out), static_cast<const uint32_t*>(src.data), rows, cols, src.transposed,
-                 src.type);
+    pack_bits_as(reinterpret_cast<uint32_t*>(out), in, rows, cols, src.transposed, src.type);
   } else {
-    pack_bits_as(reinterpret_cast<uint16_t*>(out), static_cast<const uint16_t*>(src.data), rows, cols, src.transposed,
-                 src.type);
+    pack_bits_as(reinterpret_cast<uint16_t*>(out), in, rows, cols, src.transposed, src.type);
   }
 }
 

@@ -195,13 +195,13 @@ void PagedKvCache::reset() {
 
 std::vector<int32_t> PagedKvCache::download_pos(const Layer& L) const {
   std::vector<int32_t> pos(static_cast<std::size_t>(L.page_end) * page_size_);
-  backend_.download(pos.data(), L.pos.data(), pos.size() * sizeof(int32_t));
+  if (!pos.empty()) backend_.download(pos.data(), L.pos.data(), pos.size() * sizeof(int32_t));
   return pos;
 }
 
 std::vector<float> PagedKvCache::download_floats(const BackendBuffer& buffer, int n) const {
   std::vector<float> out(n, 0.0f);
-  if (buffer.bytes() > 0) backend_.download(out.data(), buffer.data(), n * sizeof(float));
+  if (buffer.bytes() > 0 && n > 0) backend_.download(out.data(), buffer.data(), n * sizeof(float));
   return out;
 }
 

@@ -169,5 +169,18 @@ TEST(SessionRewind, IsACleanErrorOnceScoresAccumulated) {
   EXPECT_EQ(s.n_past(), 10);  // unchanged
 }
 
+TEST(SessionIo, AnEmptySessionSavesLoadsAndForks) {
+  auto model = Model::load(model_dir("tiny-a-f32"));
+  TempDir dir;
+  Session empty(model);
+  empty.save(dir.file("empty.bin"));
+  Session back = Session::load(model, dir.file("empty.bin"));
+  EXPECT_EQ(back.n_past(), 0);
+  Session copy = empty.fork();
+  EXPECT_EQ(copy.n_past(), 0);
+  const int32_t t = 3;
+  EXPECT_EQ(back.append(std::span<const int32_t>(&t, 1)).size(), copy.append(std::span<const int32_t>(&t, 1)).size());
+}
+
 }  // namespace
 }  // namespace selattn::test
