@@ -21,19 +21,8 @@ selected=("$@")
 
 # tools/build.sh's packages, plus clang and its runtimes (libFuzzer) for the
 # fuzz build; g++'s sanitizer runtimes come with g++ itself.
-packages=(build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev libspdlog-dev libgtest-dev
-          libbenchmark-dev libpcre2-dev libcpp-httplib-dev clang libclang-rt-14-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "ci_sanitizers: installing ${missing[*]}" >&2
-  sudo=""
-  [[ $(id -u) -ne 0 ]] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+tools/apt_install.sh build-essential cmake pkg-config nlohmann-json3-dev libcli11-dev libspdlog-dev libgtest-dev \
+                    libbenchmark-dev libpcre2-dev libcpp-httplib-dev clang libclang-rt-14-dev
 
 # Sanitizer builds: -O1 with line tables keeps them fast to build and run
 # while stacks still name files and lines. No CUDA, no benchmarks.

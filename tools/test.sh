@@ -10,17 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/build.sh "$@"
 
-missing=()
-for p in nginx-light python3-venv; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "selattn: installing ${missing[*]} for the server tests" >&2
-  sudo=""
-  [[ $(id -u) -ne 0 ]] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+tools/apt_install.sh nginx-light python3-venv
 if [[ ! -x build/pyenv/bin/python3 ]] || ! build/pyenv/bin/python3 -c "import openai" 2>/dev/null; then
   python3 -m venv build/pyenv
   build/pyenv/bin/pip install -q --disable-pip-version-check openai

@@ -1,30 +1,15 @@
 // HellaSwag JSONL reading (nlohmann/json stays in src/io).
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
-#include "io/file_util.h"
+#include "io/jsonl.h"
 #include "selattn/eval.h"
 
 namespace selattn {
 
 std::vector<MultipleChoiceItem> read_hellaswag_jsonl(const std::string& path) {
-  const std::string text = read_text_file(path);
-  std::istringstream lines(text);
-  std::string line;
   std::vector<MultipleChoiceItem> items;
-  int number = 0;
-  while (std::getline(lines, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(number);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      fail(where, ": invalid JSON: ", e.what());
-    }
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where) {
     check(j.is_object(), where, ": expected a JSON object per line");
     MultipleChoiceItem item;
     if (j.contains("ctx") && j["ctx"].is_string()) {
@@ -62,7 +47,7 @@ std::vector<MultipleChoiceItem> read_hellaswag_jsonl(const std::string& path) {
     check(item.label >= 0 && item.label < static_cast<int>(item.endings.size()), where, ": label ", item.label,
           " is outside the ", item.endings.size(), " endings");
     items.push_back(std::move(item));
-  }
+  });
   check(!items.empty(), path, ": no items");
   return items;
 }

@@ -1,30 +1,15 @@
 // Recall JSONL reading (tools/train/make_recall.py's format).
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
-#include "io/file_util.h"
+#include "io/jsonl.h"
 #include "selattn/eval.h"
 
 namespace selattn {
 
 std::vector<RecallItem> read_recall_jsonl(const std::string& path) {
-  const std::string text = read_text_file(path);
-  std::istringstream lines(text);
-  std::string line;
   std::vector<RecallItem> items;
-  int number = 0;
-  while (std::getline(lines, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(number);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      fail(where, ": invalid JSON: ", e.what());
-    }
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where) {
     check(j.is_object() && j.contains("segments") && j["segments"].is_array() && !j["segments"].empty(), where,
           ": expected an object with \"segments\", a non-empty list");
     RecallItem item;
@@ -58,7 +43,7 @@ std::vector<RecallItem> read_recall_jsonl(const std::string& path) {
     }
     check(answers > 0, where, ": the sequence has no \"answer\" segment to score");
     items.push_back(std::move(item));
-  }
+  });
   check(!items.empty(), path, ": no sequences (expected JSONL, one object per line)");
   return items;
 }
