@@ -18,6 +18,11 @@ once (GET /metrics), as the admission by KV pages allows.
 
   python3 tools/bench/serve_bench.py --selattn build/bin/selattn --model DIR [--gguf FILE --llama-server BIN]
       [--streams 1,4,16] [--tokens 128] [--threads 2] [--rounds 3] [--kv-budget 64] [--capacity]
+      [--replicas /usr/sbin/nginx]
+
+Replicas: the most streams, through one replica with all the threads, then
+through two replicas with half the threads each behind nginx
+(tools/deploy/nginx.conf).
 """
 import argparse
 import concurrent.futures
@@ -139,6 +144,48 @@ def capacity(selattn, model, threads, full_conversations):
     return out
 
 
+def replicas(selattn, model, threads, nginx, streams, tokens, rounds):
+    """Aggregate t/s at `streams` streams: one replica with all the threads, and
+    two replicas with half each behind nginx (tools/deploy/nginx.conf)."""
+    import os
+    import shutil
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = {}
+    port = free_port()
+    proc = start([selattn, "serve", "-m", model, "--port", str(port), "-t", str(threads), "--parallel",
+                  str(streams), "--kv-type", "f16"], port)
+    try:
+        out["1 replica"] = throughput(port, streams, tokens, rounds, {})
+    finally:
+        proc.terminate()
+        proc.wait()
+    ports = [free_port(), free_port()]
+    procs = [start([selattn, "serve", "-m", model, "--port", str(p), "-t", str(max(1, threads // 2)), "--parallel",
+                    str(streams), "--kv-type", "f16"], p) for p in ports]
+    work = tempfile.mkdtemp()
+    front = free_port()
+    with open(os.path.join(root, "tools", "deploy", "nginx.conf")) as f:
+        conf = f.read()
+    conf = conf.replace("127.0.0.1:8081", f"127.0.0.1:{ports[0]}").replace("127.0.0.1:8082", f"127.0.0.1:{ports[1]}")
+    conf = conf.replace("listen 127.0.0.1:8080", f"listen 127.0.0.1:{front}")
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        f.write(conf)
+    ng = subprocess.Popen([nginx, "-c", os.path.join(work, "nginx.conf"), "-p", work], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        wait_up(front, ng)
+        out["2 replicas behind nginx"] = throughput(front, streams, tokens, rounds, {})
+    finally:
+        ng.terminate()
+        ng.wait()
+        for p in procs:
+            p.terminate()
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--selattn", required=True)
@@ -152,6 +199,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--kv-budget", type=int, default=64)
     ap.add_argument("--capacity", action="store_true", help="also measure conversations per KV limit")
+    ap.add_argument("--replicas", metavar="NGINX", help="also: one replica vs two behind this nginx binary")
     ap.add_argument("--json", help="write the results here too")
     args = ap.parse_args()
     streams = [int(s) for s in args.streams.split(",")]
@@ -194,6 +242,10 @@ def main():
         result["capacity"] = cap
         print(f"\n2048-position conversations running at once in the KV memory of 2 full caches: "
               f"{cap['full cache']} with the full cache, {cap['kv_budget 64']} with kv_budget 64")
+    if args.replicas:
+        rep = replicas(args.selattn, args.model, args.threads, args.replicas, most, args.tokens, args.rounds)
+        result["replicas"] = rep
+        print(f"\n{most} streams: " + ", ".join(f"{k} {v:,.1f} t/s" for k, v in rep.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
