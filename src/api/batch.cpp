@@ -1,7 +1,6 @@
 #include "selattn/batch.h"
 
 #include <algorithm>
-#include <unordered_set>
 
 #include "api/session_impl.h"
 #include "core/check.h"
@@ -38,10 +37,11 @@ void DecodeBatch::decode(std::span<Session* const> sessions, std::span<const int
   check(tokens.size() == sessions.size(), "DecodeBatch: ", sessions.size(), " sessions but ", tokens.size(),
         " tokens");
   check(N >= 1 && N <= max_sessions(), "DecodeBatch: expected 1..", max_sessions(), " sessions, found ", N);
-  std::unordered_set<const Session*> seen;
   for (int i = 0; i < N; ++i) {
     check(sessions[i] != nullptr, "DecodeBatch: session ", i, " is null");
-    check(seen.insert(sessions[i]).second, "DecodeBatch: session ", i, " appears twice");
+    // N is small (the batch): a scan allocates nothing on the decode path.
+    check(std::find(sessions.begin(), sessions.begin() + i, sessions[i]) == sessions.begin() + i, "DecodeBatch: session ",
+          i, " appears twice");
     check(&sessions[i]->model() == b.model.get(), "DecodeBatch: session ", i, " runs another model");
     sessions[i]->impl().validate(tokens.subspan(i, 1));
   }

@@ -205,8 +205,9 @@ std::vector<float> PagedKvCache::download_floats(const BackendBuffer& buffer, in
   return out;
 }
 
-std::vector<int32_t> PagedKvCache::evicted(int layer) const {
-  const Layer& L = layers_.at(layer);
+std::vector<int32_t> PagedKvCache::evicted(int layer) const { return download_evicted(layers_.at(layer)); }
+
+std::vector<int32_t> PagedKvCache::download_evicted(const Layer& L) const {
   std::vector<int32_t> out(L.n_evicted);
   if (!out.empty()) backend_.download(out.data(), L.evicted.data(), out.size() * sizeof(int32_t));
   return out;
@@ -270,7 +271,7 @@ void PagedKvCache::save(BinaryWriter& out) const {
       out.bytes(f.data() + p * P, P * sizeof(float));
       out.bytes(attention.data() + p * P, P * sizeof(float));
     }
-    out.array(evicted(static_cast<int>(&L - layers_.data())));
+    out.array(download_evicted(L));
     out.value<int32_t>(L.peak_live);
     out.value<int32_t>(L.peak_pages);
   }

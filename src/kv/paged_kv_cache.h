@@ -108,6 +108,7 @@ class PagedKvCache final : public KvCache {
   // Host-side slot arrays of a layer (for save, load and tests).
   std::vector<int32_t> download_pos(const Layer& layer) const;
   std::vector<float> download_floats(const BackendBuffer& buffer, int n) const;
+  std::vector<int32_t> download_evicted(const Layer& layer) const;
   void clear_slots(Layer& layer, int first, int count);  // pos -1, f and attention 0
 
   KvPagePool& pool_;

@@ -270,41 +270,35 @@ class Server {
     o << "selattn_requests_total{outcome=\"cancelled\"} " << m.requests_cancelled << "\n";
     o << "selattn_requests_total{outcome=\"failed\"} " << m.requests_failed << "\n";
     o << "selattn_requests_total{outcome=\"rejected\"} " << m.requests_rejected << "\n";
-    metric("selattn_prompt_tokens_total", "counter", "Prompt tokens of ended requests.");
-    o << "selattn_prompt_tokens_total " << m.prompt_tokens << "\n";
-    metric("selattn_completion_tokens_total", "counter", "Generated tokens of ended requests.");
-    o << "selattn_completion_tokens_total " << m.completion_tokens << "\n";
-    metric("selattn_decode_tokens_per_second", "gauge", "Tokens decoded per second, all requests, last 5 s.");
-    o << "selattn_decode_tokens_per_second " << m.decode_tokens_per_second << "\n";
-    metric("selattn_decode_steps_total", "counter", "Batched decode steps.");
-    o << "selattn_decode_steps_total " << m.steps << "\n";
-    metric("selattn_decode_batch_tokens_total", "counter", "Tokens the decode steps carried (mean batch = this / steps).");
-    o << "selattn_decode_batch_tokens_total " << m.batched_tokens << "\n";
-    metric("selattn_queue_depth", "gauge", "Requests waiting for a slot.");
-    o << "selattn_queue_depth " << m.queued << "\n";
-    metric("selattn_active_requests", "gauge", "Requests running.");
-    o << "selattn_active_requests " << m.active << "\n";
+    // A metric with one unlabelled value.
+    auto single = [&](const char* name, const char* type, const char* help, auto value) {
+      metric(name, type, help);
+      o << name << " " << value << "\n";
+    };
+    single("selattn_prompt_tokens_total", "counter", "Prompt tokens of ended requests.", m.prompt_tokens);
+    single("selattn_completion_tokens_total", "counter", "Generated tokens of ended requests.", m.completion_tokens);
+    single("selattn_decode_tokens_per_second", "gauge", "Tokens decoded per second, all requests, last 5 s.",
+           m.decode_tokens_per_second);
+    single("selattn_decode_steps_total", "counter", "Batched decode steps.", m.steps);
+    single("selattn_decode_batch_tokens_total", "counter",
+           "Tokens the decode steps carried (mean batch = this / steps).", m.batched_tokens);
+    single("selattn_queue_depth", "gauge", "Requests waiting for a slot.", m.queued);
+    single("selattn_active_requests", "gauge", "Requests running.", m.active);
     metric("selattn_kv_live_slots", "gauge", "Live KV token slots per running request, all layers.");
     for (const auto& s : m.sessions) o << "selattn_kv_live_slots{session=\"" << s.id << "\"} " << s.live_slots << "\n";
     metric("selattn_kv_session_bytes", "gauge", "K/V page bytes held per running request.");
     for (const auto& s : m.sessions) o << "selattn_kv_session_bytes{session=\"" << s.id << "\"} " << s.kv_bytes << "\n";
-    metric("selattn_kv_live_slots_total", "gauge", "Live KV token slots, all requests.");
-    o << "selattn_kv_live_slots_total " << m.kv_live_slots << "\n";
-    metric("selattn_kv_bytes", "gauge", "K/V page bytes held, all requests.");
-    o << "selattn_kv_bytes " << m.kv_bytes << "\n";
-    metric("selattn_kv_pages_in_use", "gauge", "KV pages held.");
-    o << "selattn_kv_pages_in_use " << m.pool.pages_in_use << "\n";
-    metric("selattn_kv_pages_promised", "gauge", "KV pages the running requests may come to hold.");
-    o << "selattn_kv_pages_promised " << m.pages_promised << "\n";
+    single("selattn_kv_live_slots_total", "gauge", "Live KV token slots, all requests.", m.kv_live_slots);
+    single("selattn_kv_bytes", "gauge", "K/V page bytes held, all requests.", m.kv_bytes);
+    single("selattn_kv_pages_in_use", "gauge", "KV pages held.", m.pool.pages_in_use);
+    single("selattn_kv_pages_promised", "gauge", "KV pages the running requests may come to hold.", m.pages_promised);
     if (m.pool.limit_bytes > 0) {
       const std::size_t limit = m.pool.limit_bytes / m.pool.page_bytes;
-      metric("selattn_kv_pages_free", "gauge", "KV pages under the limit not promised to a running request.");
-      o << "selattn_kv_pages_free " << (limit > m.pages_promised ? limit - m.pages_promised : 0) << "\n";
-      metric("selattn_kv_pages_limit", "gauge", "KV pages the memory limit holds.");
-      o << "selattn_kv_pages_limit " << limit << "\n";
+      single("selattn_kv_pages_free", "gauge", "KV pages under the limit not promised to a running request.",
+             limit > m.pages_promised ? limit - m.pages_promised : 0);
+      single("selattn_kv_pages_limit", "gauge", "KV pages the memory limit holds.", limit);
     }
-    metric("selattn_kv_page_bytes", "gauge", "Bytes of one KV page.");
-    o << "selattn_kv_page_bytes " << m.pool.page_bytes << "\n";
+    single("selattn_kv_page_bytes", "gauge", "Bytes of one KV page.", m.pool.page_bytes);
     return o.str();
   }
 

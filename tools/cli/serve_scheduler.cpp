@@ -185,9 +185,12 @@ void Scheduler::prefill_one() {
 }
 
 void Scheduler::decode_step() {
-  std::vector<Session*> sessions;
-  std::vector<int32_t> tokens;
-  std::vector<Running*> rows;
+  std::vector<Session*>& sessions = step_sessions_;
+  std::vector<int32_t>& tokens = step_tokens_;
+  std::vector<Running*>& rows = step_rows_;
+  sessions.clear();
+  tokens.clear();
+  rows.clear();
   const auto now = Clock::now();
   for (Running& r : running_) {
     if (!r.generator || r.session == nullptr) continue;
@@ -232,10 +235,14 @@ void Scheduler::loop() {
     }
     prefill_one();
     decode_step();
-    // Drop what has finished, and publish the live sessions' KV figures.
+    // Drop what has finished, and publish the live sessions' KV figures when
+    // the set of requests changed or every 100 ms (not on every step).
     std::lock_guard<std::mutex> lock(mutex_);
     running_.erase(std::remove_if(running_.begin(), running_.end(), [](const Running& r) { return !r.session; }),
                    running_.end());
+    if (running_.size() == metrics_.sessions.size() && Clock::now() - kv_published_ < std::chrono::milliseconds(100))
+      continue;
+    kv_published_ = Clock::now();
     metrics_.sessions.clear();
     metrics_.kv_live_slots = 0;
     metrics_.kv_bytes = 0;

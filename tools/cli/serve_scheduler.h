@@ -119,6 +119,10 @@ class Scheduler {
   ServeLimits limits_;
   int n_ctx_;
   DecodeBatch batch_;
+  // One decode step's rows, reused from step to step (no allocation per step).
+  std::vector<Session*> step_sessions_;
+  std::vector<int32_t> step_tokens_;
+  std::vector<Running*> step_rows_;
 
   mutable std::mutex mutex_;  // guards queue_, stopping_, metrics_, running_ metadata for metrics
   std::condition_variable wake_;
@@ -128,6 +132,7 @@ class Scheduler {
   std::size_t promised_ = 0;
   uint64_t next_id_ = 1;
   ServeMetrics metrics_;
+  std::chrono::steady_clock::time_point kv_published_;  // when metrics_.sessions was last filled
   std::deque<std::pair<std::chrono::steady_clock::time_point, int>> recent_tokens_;  // (time, tokens) per step
   std::thread thread_;
 };
