@@ -110,14 +110,21 @@ void output_logits(Backend& backend, const ModelConfig& config, const Gpt2Tensor
   }
 }
 
-}  // namespace
+// The positions of the pass where the ops read them.
+const int32_t* backend_positions(const Backend& backend, const Gpt2Activations& act) {
+  return backend.host_memory() ? act.host_positions.data() : act.positions.data<const int32_t>();
+}
 
 // The embedding of T tokens at host_positions (already in act.host_positions).
 void embed(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights, Gpt2Activations& act,
            const int32_t* tokens, int T) {
-  backend.upload(act.tokens.data(), tokens, T * sizeof(int32_t));
-  backend.upload(act.positions.data(), act.host_positions.data(), T * sizeof(int32_t));
-  backend.embedding_forward(act.x.data<float>(), act.tokens.data<const int32_t>(), act.positions.data<const int32_t>(),
+  // Host memory is backend memory on the CPU: the ops read the host arrays.
+  if (!backend.host_memory()) {
+    backend.upload(act.tokens.data(), tokens, T * sizeof(int32_t));
+    backend.upload(act.positions.data(), act.host_positions.data(), T * sizeof(int32_t));
+    tokens = act.tokens.data<const int32_t>();
+  }
+  backend.embedding_forward(act.x.data<float>(), tokens, backend_positions(backend, act),
                             T, weights.wte, weights.wpe, config.n_embd);
 }
 
@@ -128,6 +135,8 @@ void layer_qkv(Backend& backend, const ModelConfig& config, const Gpt2LayerTenso
                             config.layer_norm_epsilon);
   backend.matmul_forward(act.qkv.data<float>(), ln, w.attn_w, w.attn_b, T);
 }
+
+}  // namespace
 
 void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights, KvCache& cache,
                   Gpt2Activations& act, const int32_t* tokens, int T, bool all_logits, float* logits) {
@@ -142,7 +151,7 @@ void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Tensors
   for (int l = 0; l < config.n_layer; ++l) {
     const Gpt2LayerTensors& w = weights.layers[l];
     layer_qkv(backend, config, w, act, T);
-    attend_layer(backend, cache, l, act.qkv.data<const float>(), T, act.positions.data<const int32_t>(),
+    attend_layer(backend, cache, l, act.qkv.data<const float>(), T, backend_positions(backend, act),
                  act.host_positions.data(), config.n_head, config.head_size(), attention_scale(config, l), act,
                  act.att.data<float>());
     finish_layer(backend, config, w, act, T);
@@ -172,7 +181,7 @@ void gpt2_decode_batch(Backend& backend, const ModelConfig& config, const Gpt2Te
     // Each row attends over its own cache, under its own policy.
     for (int i = 0; i < N; ++i) {
       attend_layer(backend, *items[i].cache, l, act.qkv.data<const float>() + i * C3, 1,
-                   act.positions.data<const int32_t>() + i, act.host_positions.data() + i, config.n_head,
+                   backend_positions(backend, act) + i, act.host_positions.data() + i, config.n_head,
                    config.head_size(), attention_scale(config, l), *items[i].act,
                    act.att.data<float>() + static_cast<std::size_t>(i) * config.n_embd);
     }
