@@ -18,6 +18,7 @@ Runner add_inspect(CLI::App& app);
 Runner add_memory(CLI::App& app);
 Runner add_generate(CLI::App& app);
 Runner add_perplexity(CLI::App& app);
+Runner add_recall(CLI::App& app);
 Runner add_serve(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 

@@ -162,4 +162,53 @@ void Progress::finish() {
   drawn_ = false;
 }
 
+std::vector<int> parse_contexts(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || v < 2) {
+      throw Error("--ctx: expected context sizes >= 2 separated by commas, found \"" + s + "\"");
+    }
+    out.push_back(v);
+  }
+  if (out.empty()) throw Error("--ctx: expected at least one context size");
+  return out;
+}
+
+std::vector<DistanceBucket> recall_by_distance(const RecallResult& r) {
+  const int edges[] = {128, 256, 512, 1024, 2048, 1 << 30};
+  std::vector<DistanceBucket> out;
+  int lo = 0;
+  for (int e : edges) {
+    out.push_back({lo, e, 0, 0});
+    lo = e;
+  }
+  for (const RecallAnswer& ans : r.answers) {
+    std::size_t b = 0;
+    while (ans.distance >= out[b].to) ++b;
+    out[b].count++;
+    out[b].correct += ans.correct ? 1 : 0;
+  }
+  return out;
+}
+
+std::string distance_json(const std::vector<DistanceBucket>& buckets) {
+  std::string out = "[";
+  for (const DistanceBucket& b : buckets) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%s{\"from\": %d, \"to\": %d, \"count\": %d, \"correct\": %d}",
+                  out.size() > 1 ? ", " : "", b.from, b.to, b.count, b.correct);
+    out += buf;
+  }
+  return out + "]";
+}
+
 }  // namespace selattn::cli

@@ -9,6 +9,7 @@
 
 #include <memory>
 
+#include "selattn/eval.h"
 #include "selattn/model.h"
 #include "selattn/tokenizer.h"
 
@@ -65,5 +66,16 @@ class Progress {
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start);
+
+// "512,1024,2048" -> {512, 1024, 2048}; Error naming --ctx on anything else.
+std::vector<int> parse_contexts(const std::string& s);
+
+// Recall answers by the distance from the name's latest assignment to its
+// query: [0, 128), [128, 256), ... doubling, then 2048 and over.
+struct DistanceBucket {
+  int from = 0, to = 0, count = 0, correct = 0;
+};
+std::vector<DistanceBucket> recall_by_distance(const RecallResult& r);
+std::string distance_json(const std::vector<DistanceBucket>& buckets);  // a JSON list
 
 }  // namespace selattn::cli

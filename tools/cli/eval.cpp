@@ -36,44 +36,25 @@ int run_recall(const EvalArgs& a) {
   const RecallResult r = evaluate_recall(model, tok, items, o);
   progress.finish();
   const double secs = seconds_since(t0);
-  // Buckets of distance: [0, 128), [128, 256), ... doubling up to 2048 and over.
-  const int edges[] = {128, 256, 512, 1024, 2048, 1 << 30};
-  int count[6] = {}, right[6] = {};
-  for (const RecallAnswer& ans : r.answers) {
-    int b = 0;
-    while (ans.distance >= edges[b]) ++b;
-    count[b]++;
-    right[b] += ans.correct ? 1 : 0;
-  }
+  const std::vector<DistanceBucket> buckets = recall_by_distance(r);
   if (a.json) {
-    std::string buckets;
-    int lo = 0;
-    for (int b = 0; b < 6; ++b) {
-      char buf[160];
-      std::snprintf(buf, sizeof(buf), "%s{\"from\": %d, \"to\": %d, \"count\": %d, \"correct\": %d}",
-                    b ? ", " : "", lo, edges[b], count[b], right[b]);
-      buckets += buf;
-      lo = edges[b];
-    }
     std::printf(
         "{\"model\": %s, \"file\": %s, \"sequences\": %zu, \"count\": %d, \"correct\": %d, \"accuracy\": %.6f, "
-        "\"kv_policy\": \"%s\", \"kv_budgets\": \"%s\", \"peak_kv_bytes\": %zu, \"by_distance\": [%s], "
+        "\"kv_policy\": \"%s\", \"kv_budgets\": \"%s\", \"peak_kv_bytes\": %zu, \"by_distance\": %s, "
         "\"seconds\": %.2f}\n",
         json_escape(dir).c_str(), json_escape(a.recall).c_str(), items.size(), r.count, r.correct, r.accuracy(),
         kv_policy_name(kv.policy), a.kv.budget.empty() ? a.kv.budgets.c_str() : a.kv.budget.c_str(), r.peak_kv_bytes,
-        buckets.c_str(), secs);
+        distance_json(buckets).c_str(), secs);
     return 0;
   }
   std::printf("recall: %zu sequences, %d answers, accuracy %.4f (%d exact)\n", items.size(), r.count, r.accuracy(),
               r.correct);
-  int lo = 0;
-  for (int b = 0; b < 6; ++b) {
-    if (count[b] > 0) {
-      std::printf("  distance %4d..%-5s %4d answers, accuracy %.4f\n", lo,
-                  edges[b] == (1 << 30) ? "" : std::to_string(edges[b] - 1).c_str(), count[b],
-                  static_cast<double>(right[b]) / count[b]);
+  for (const DistanceBucket& b : buckets) {
+    if (b.count > 0) {
+      std::printf("  distance %4d..%-5s %4d answers, accuracy %.4f\n", b.from,
+                  b.to == (1 << 30) ? "" : std::to_string(b.to - 1).c_str(), b.count,
+                  static_cast<double>(b.correct) / b.count);
     }
-    lo = edges[b];
   }
   std::printf("KV policy: %s; peak K/V %.1f KiB; %.1f s\n", kv_policy_name(kv.policy), r.peak_kv_bytes / 1024.0, secs);
   return 0;

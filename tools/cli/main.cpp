@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   add(selattn::cli::add_calibrate);
   add(selattn::cli::add_eval);
   add(selattn::cli::add_memory);
+  add(selattn::cli::add_recall);
   add(selattn::cli::add_inspect);
   add(selattn::cli::add_bench);
 #ifdef SELATTN_WITH_SERVER

@@ -46,27 +46,6 @@ struct ContextRow {
   std::vector<PolicyPoint> curve;      // uniform budgets per policy
 };
 
-std::vector<int> parse_contexts(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    int v = 0;
-    try {
-      v = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v < 2) {
-      throw Error("--ctx: expected context sizes >= 2 separated by commas, found \"" + s + "\"");
-    }
-    out.push_back(v);
-  }
-  if (out.empty()) throw Error("--ctx: expected at least one context size");
-  return out;
-}
-
 // Spreads a total over L layers as evenly as possible (earlier layers get the remainder).
 std::vector<int> even_budgets(int64_t total, int L) {
   std::vector<int> b(L, static_cast<int>(total / L));
