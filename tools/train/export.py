@@ -101,7 +101,10 @@ def model_card(out, cfg, ck, dtype_name, nparams):
         f"| data seed / init seed | {a['data_seed']} / {a['seed']} |",
         f"| training wall time | {secs / 3600:.2f} h on 2 CPU cores ({tokens / max(secs, 1):,.0f} tokens/s) |",
     ]
-    if a.get("init_from"):
+    if a.get("init_from") and os.path.isdir(a["init_from"]):
+        lines.append(f"| fine-tuned from | `{os.path.basename(os.path.normpath(a['init_from']))}` (the tokens above "
+                     f"are the fine-tuning's; data: `{os.path.basename(a['train_bin'])}`) |")
+    elif a.get("init_from"):
         w = torch.load(a["init_from"], map_location="cpu", weights_only=False) if os.path.exists(a["init_from"]) else None
         if w:
             lines.append(f"| warm start | {w['extra']['tokens_seen']:,} tokens at T={w['args']['seq_len']} "

@@ -34,10 +34,12 @@ import re
 from tokenizers import Tokenizer
 
 
-def filler_chunks(path, tok, rng, lo=8, hi=40):
-    """Sentences of the corpus, grouped into chunks of lo..hi tokens."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+def filler_chunks(path, tok, rng, lo=8, hi=40, text=None):
+    """Sentences of the corpus (the file at path, or text when given), grouped
+    into chunks of lo..hi tokens."""
+    if text is None:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     sentences = []
     for doc in text.split("<|endoftext|>"):
         for para in doc.split("\n"):

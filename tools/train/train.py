@@ -98,6 +98,34 @@ def evaluate(model, val, args):
     return total / n
 
 
+def load_model_folder(model, folder):
+    """Weights of an exported model folder (model.safetensors, Hugging Face GPT-2 names)."""
+    from safetensors.torch import load_file
+    conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+    path = os.path.join(folder, "model.safetensors")
+    if not os.path.exists(path):
+        raise SystemExit(f"{folder}: no model.safetensors")
+    with open(os.path.join(folder, "config.json")) as f:
+        hf = json.load(f)
+    if bool(hf.get("selective_attention", {}).get("enabled")) != model.cfg.selective:
+        raise SystemExit(f"{folder}: selective attention {'on' if model.cfg.selective else 'off'} on the "
+                         "command line but not in the model")
+    want = model.state_dict()
+    got = {}
+    for name, t in load_file(path).items():
+        if name.endswith(conv1d):
+            t = t.t()                       # Conv1D [in, out] -> nn.Linear [out, in]
+        got[name] = t.float().contiguous()
+    if "lm_head.weight" in want and "lm_head.weight" not in got:
+        got["lm_head.weight"] = got["transformer.wte.weight"]     # tied
+    missing = sorted(set(want) - set(got))
+    shapes = [n for n in want if n in got and tuple(got[n].shape) != tuple(want[n].shape)]
+    if missing or shapes:
+        raise SystemExit(f"{folder}: does not fit the command line's model (missing {missing[:3]}, "
+                         f"wrong shapes {shapes[:3]})")
+    model.load_state_dict({n: got[n] for n in want})
+
+
 def save_ckpt(path, model, opt, step, args, extra):
     tmp = path + ".tmp"
     torch.save({
@@ -141,7 +169,7 @@ def main():
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--eval-seqs", type=int, default=16, help="validation sequences per evaluation")
     ap.add_argument("--ckpt-every", type=int, default=20)
-    ap.add_argument("--init-from", default="", help="warm start: load model weights from this ckpt.pt")
+    ap.add_argument("--init-from", default="", help="warm start: load model weights from this ckpt.pt or exported model folder")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -180,6 +208,9 @@ def main():
         np.random.set_state(ck["rng"]["numpy"])
         random.setstate(ck["rng"]["python"])
         print(f"resumed {ckpt_path} at step {step}", flush=True)
+    elif args.init_from and os.path.isdir(args.init_from):
+        load_model_folder(model, args.init_from)
+        print(f"fine-tuning from the exported model {args.init_from}", flush=True)
     elif args.init_from:
         ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])

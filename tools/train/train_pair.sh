@@ -11,7 +11,9 @@
 # WARM_TOKENS (default 0: if > 0, a warm start of that many tokens at WARM_SEQ=512 runs
 # first and the 2048-token phase trains TOKENS more from its weights; selective attention
 # costs O(T^2) per sequence, so the short phase is ~3x cheaper per token for the SA model),
-# EXTRA (more train.py flags for both runs, e.g. "--lr 6e-4").
+# EXTRA (more train.py flags for both runs, e.g. "--lr 6e-4"), WARM_EXTRA (more flags for
+# the warm phase only, after EXTRA, e.g. its own --train-bin), FROM (fine-tune: start
+# NAME-sa from models/$FROM-sa and NAME-base from models/$FROM-base).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NAME=${1:?usage: train_pair.sh NAME [TOKENS]}
@@ -52,11 +54,15 @@ SA=(--selective --mem-eps "$MEM_EPS")
 if [ "$WARM_TOKENS" != 0 ]; then
   # phase 1: shorter sequences (4x more per optimizer step keeps tokens/step equal)
   WARM=("${COMMON[@]}" --tokens "$WARM_TOKENS" --seq-len "$WARM_SEQ" --batch $((8 * 2048 / WARM_SEQ)) --micro-batch $((2 * 2048 / WARM_SEQ)))
+  # shellcheck disable=SC2206
+  WARM+=(${WARM_EXTRA:-})
   while [ ! -e "$R-sa-warm/DONE" ] || [ ! -e "$R-base-warm/DONE" ]; do
-    run "$R-sa-warm" "${WARM[@]}" "${SA[@]}"
-    run "$R-base-warm" "${WARM[@]}"
+    run "$R-sa-warm" "${WARM[@]}" "${SA[@]}" ${FROM:+--init-from "models/$FROM-sa"}
+    run "$R-base-warm" "${WARM[@]}" ${FROM:+--init-from "models/$FROM-base"}
   done
   INIT_SA=(--init-from "$R-sa-warm/ckpt.pt"); INIT_BASE=(--init-from "$R-base-warm/ckpt.pt")
+elif [ -n "${FROM:-}" ]; then
+  INIT_SA=(--init-from "models/$FROM-sa"); INIT_BASE=(--init-from "models/$FROM-base")
 else
   INIT_SA=(); INIT_BASE=()
 fi
