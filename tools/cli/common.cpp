@@ -34,14 +34,19 @@ std::string default_model_dir() {
   const fs::path models = SELATTN_MODELS_DIR;
   std::error_code ec;
   if (fs::is_directory(models, ec)) {
-    // The bundled selective-attention model: the folder whose name ends in -sa.
+    // The bundled selective-attention model: the folder whose name ends in -sa;
+    // of several (the general model and ones fine-tuned from it), the shortest
+    // name, then the first in order, so the choice does not depend on the file system.
+    std::string best;
     for (const auto& entry : fs::directory_iterator(models, ec)) {
       const std::string name = entry.path().filename().string();
       if (entry.is_directory() && name.size() > 3 && name.ends_with("-sa") &&
-          fs::exists(entry.path() / "config.json")) {
-        return entry.path().string();
+          fs::exists(entry.path() / "config.json") &&
+          (best.empty() || name.size() < best.size() || (name.size() == best.size() && name < best))) {
+        best = name;
       }
     }
+    if (!best.empty()) return (models / best).string();
   }
   throw Error(
       "no model given: pass -m DIR (a Hugging Face GPT-2 folder) or set SELATTN_MODEL; no bundled model "
