@@ -72,6 +72,9 @@ class RecallGenerator(unittest.TestCase):
                     self.assertIn("query", segs[i - 1])
                     self.assertEqual(s["answer"].strip(), value[segs[i - 1]["query"]])
             self.assertGreater(answers, 0)
+            for s in segs:        # each answer is one token
+                if "answer" in s:
+                    self.assertEqual(len(tok.encode(s["answer"]).ids), 1)
             self.assertIn("answer", segs[-1])
             n = 1 + sum(len(tok.encode(s.get("text", s.get("answer", ""))).ids) for s in segs)
             self.assertEqual(n, seq["tokens"])
@@ -105,7 +108,7 @@ class RecallGenerator(unittest.TestCase):
             recall_windows += 1
             # A recall sequence: starts with an assignment " name = value."
             text = tok.decode(win[:12].tolist())
-            self.assertRegex(text, r"^ [a-z]\d+ = \d+\.")
+            self.assertRegex(text, r"^ [a-z]\d+ = [a-z]+\.")
         self.assertGreater(corpus_windows, 0)
         self.assertGreater(recall_windows, 0)
 

@@ -22,7 +22,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_recall import filler_chunks, make_sequence  # noqa: E402
+from make_recall import filler_chunks, make_sequence, value_words  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(REPO, "tools/train/runs/corpus")
@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--keys", type=int, default=12)
     ap.add_argument("--p-assign", type=float, default=0.2)
     ap.add_argument("--p-query", type=float, default=0.15)
+    ap.add_argument("--values", choices=["words", "digits"], default="words")
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args()
     path = args.tokenizer
@@ -75,14 +76,16 @@ def main():
     W = args.seq_len - 1
     corpus = np.memmap(args.train_bin, dtype=np.uint16, mode="r")
     n_corpus = (len(corpus) - 1) // W
-    chunks = filler_chunks(None, tok, rng, text=sample_text(args.train_txt, args.filler_bytes, rng))
+    text = sample_text(args.train_txt, args.filler_bytes, rng)
+    chunks = filler_chunks(text, tok, rng, where=args.train_txt)
+    words = value_words(text, tok) if args.values == "words" else None
     gen = argparse.Namespace(min_tokens=args.min_tokens, max_tokens=args.seq_len, keys=args.keys,
                              p_assign=args.p_assign, p_query=args.p_query)
     out = np.empty(args.windows * W + 1, dtype=np.uint16)
     next_corpus, n_recall, answers = 0, 0, 0
     for w in range(args.windows):
         if rng.random() < args.recall_frac:
-            seq = make_sequence(w, chunks, tok, rng, gen)
+            seq = make_sequence(w, chunks, tok, rng, gen, words)
             ids = encode_sequence(seq, tok)[:W]
             answers += sum(1 for s in seq["segments"] if "answer" in s)
             rest = W - len(ids)

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Long-range recall sequences (variable assignment), seeded and deterministic.
 
-Each sequence mixes filler text from a corpus with assignments (` x7 = 4129.`)
+Each sequence mixes filler text from a corpus with assignments (` x7 = river.`)
 that later assignments to the same name may overwrite, and queries (` x7 ?`)
-whose answer is the name's latest value (` 4129`). The distance between an
+whose answer is the name's latest value (` river`). Values are words that are
+one token of the tokenizer (so an answer is one token to recall, as in the
+paper's task) and occur as whole words in the corpus; `--values digits` draws
+4-digit numbers instead (several tokens each). The distance between an
 assignment and its query spreads over the whole sequence, so a model (or a KV
 cache) that forgot the wrong token gets it wrong. This is the paper's Variable
 Assignment task, with natural text in between.
@@ -11,10 +14,10 @@ Assignment task, with natural text in between.
 Output: JSONL, one sequence per line:
   {"id": 0, "tokens": 1536, "segments": [
      {"text": "filler ..."},
-     {"text": " x7 = 4129.", "assign": "x7"},
+     {"text": " x7 = river.", "assign": "x7"},
      {"text": "more filler ..."},
      {"text": " x7 ?", "query": "x7"},
-     {"answer": " 4129"},
+     {"answer": " river"},
      ...]}
 A scorer tokenizes every segment on its own and joins them after BOS (so
 segment boundaries are token boundaries); an answer is right when the model's
@@ -34,12 +37,13 @@ import re
 from tokenizers import Tokenizer
 
 
-def filler_chunks(path, tok, rng, lo=8, hi=40, text=None):
-    """Sentences of the corpus (the file at path, or text when given), grouped
-    into chunks of lo..hi tokens."""
-    if text is None:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+def read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def filler_chunks(text, tok, rng, lo=8, hi=40, where="the corpus"):
+    """Sentences of the text, grouped into chunks of lo..hi tokens."""
     sentences = []
     for doc in text.split("<|endoftext|>"):
         for para in doc.split("\n"):
@@ -58,11 +62,30 @@ def filler_chunks(path, tok, rng, lo=8, hi=40, text=None):
             chunks.append(" " + " ".join(cur))
             cur, n = [], 0
     if not chunks:
-        raise SystemExit(f"{path}: no usable filler text")
+        raise SystemExit(f"{where}: no usable filler text")
     return chunks
 
 
-def make_sequence(idx, chunks, tok, rng, args):
+def value_words(text, tok):
+    """Lower-case words of 4-8 letters that are one token after a space, stay
+    that token before a full stop, and occur as whole words in text."""
+    seen = set(re.findall(r"\b[a-z]{4,8}\b", text))
+    out = []
+    for piece, i in tok.get_vocab().items():
+        w = piece[1:]
+        if piece.startswith("\u0120") and w in seen and tok.encode(" " + w).ids == [i] \
+                and tok.encode(f" {w}.").ids[0] == i:
+            out.append(w)
+    if len(out) < 100:
+        raise SystemExit(f"only {len(out)} one-token value words: the corpus or tokenizer is too small")
+    return sorted(out)
+
+
+def draw_value(rng, words):
+    return rng.choice(words) if words else str(rng.randrange(1000, 10000))
+
+
+def make_sequence(idx, chunks, tok, rng, args, words=None):
     target = rng.randint(args.min_tokens, args.max_tokens)
     names = [f"{rng.choice('abcdefghjkmnpqrstuvwxyz')}{rng.randrange(100)}" for _ in range(args.keys)]
     names = sorted(set(names))
@@ -77,7 +100,7 @@ def make_sequence(idx, chunks, tok, rng, args):
         used += tokens
 
     # One assignment first, so every sequence has something to recall at the end.
-    name, value = rng.choice(names), str(rng.randrange(1000, 10000))
+    name, value = rng.choice(names), draw_value(rng, words)
     value_of[name] = value
     add({"text": f" {name} = {value}.", "assign": name}, n_count(f" {name} = {value}."))
     # Room kept at the end for a last query and its answer; a step that does
@@ -87,7 +110,7 @@ def make_sequence(idx, chunks, tok, rng, args):
         r = rng.random()
         if r < args.p_assign:
             name = rng.choice(names)
-            value = str(rng.randrange(1000, 10000))
+            value = draw_value(rng, words)
             text = f" {name} = {value}."
             cost = n_count(text)
             if used + cost + 16 > target:
@@ -143,6 +166,8 @@ def main():
     ap.add_argument("--keys", type=int, default=12, help="distinct variable names per sequence")
     ap.add_argument("--p-assign", type=float, default=0.2, help="chance a step is an assignment")
     ap.add_argument("--p-query", type=float, default=0.15, help="chance a step is a query")
+    ap.add_argument("--values", choices=["words", "digits"], default="words",
+                    help="one-token words of the corpus, or 4-digit numbers")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     path = args.tokenizer
@@ -150,10 +175,12 @@ def main():
         path = os.path.join(path, "tokenizer.json")
     tok = Tokenizer.from_file(path)
     rng = random.Random(args.seed)
-    chunks = filler_chunks(args.corpus, tok, rng)
+    text = read_text(args.corpus)
+    chunks = filler_chunks(text, tok, rng, where=args.corpus)
+    words = value_words(text, tok) if args.values == "words" else None
     with open(args.out, "w", encoding="utf-8") as f:
         for i in range(args.count):
-            f.write(json.dumps(make_sequence(i, chunks, tok, rng, args), ensure_ascii=False) + "\n")
+            f.write(json.dumps(make_sequence(i, chunks, tok, rng, args, words), ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
