@@ -21,16 +21,11 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-try:
-    from tokenizers import Tokenizer
-except ImportError:
-    venv = os.path.join(ROOT, "build", "pyenv")
-    if os.path.exists(os.path.join(venv, "bin", "python3")) and os.path.abspath(sys.prefix) != venv:
-        os.execv(os.path.join(venv, "bin", "python3"), [os.path.join(venv, "bin", "python3")] + sys.argv)
-    print("skipped: the tokenizers Python package is not installed (tools/test.sh installs it into build/pyenv)")
-    sys.exit(77)
+sys.path.insert(0, os.path.join(ROOT, "tests", "common"))
+from pyenv import require  # noqa: E402
 
-import numpy as np  # noqa: E402  (tokenizers' venv has numpy through tools/test.sh)
+tokenizers, np = require("tokenizers", "numpy")
+Tokenizer = tokenizers.Tokenizer
 
 MODEL = os.path.join(ROOT, "models", "selattn-4l256-sa")
 TEXT = os.path.join(ROOT, "models", "data", "validation.txt")

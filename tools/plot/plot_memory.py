@@ -6,12 +6,11 @@ perplexity as a line and the calibrated selective budgets as a star.
   python3 tools/plot/plot_memory.py memory.json -o memory.png
 """
 import argparse
-import json
+import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from panels import context_panels, finish, finish_axis  # noqa: E402
 
 COLORS = {"selective": "tab:blue", "h2o": "tab:orange", "streaming": "tab:green"}
 
@@ -21,11 +20,8 @@ def main():
     ap.add_argument("results")
     ap.add_argument("-o", "--output", default="memory.png")
     args = ap.parse_args()
-    with open(args.results) as f:
-        r = json.load(f)
-    ctxs = r["contexts"]
-    fig, axes = plt.subplots(1, len(ctxs), figsize=(5.2 * len(ctxs), 4.2), squeeze=False)
-    for ax, c in zip(axes[0], ctxs):
+    r, fig, panels = context_panels(args.results)
+    for ax, c in panels:
         full = c["full_context"] if c.get("full_context") else c["ctx"] * r["n_layer"]
         for policy, color in COLORS.items():
             pts = sorted((p["budget_sum"] / full, p["perplexity"]) for p in c["curve"] if p["policy"] == policy)
@@ -40,13 +36,8 @@ def main():
         ax.set_xscale("log")
         ax.set_xlabel("KV memory: sum of budgets / (L x N)")
         ax.set_ylabel("held-out perplexity")
-        ax.set_title(f"context {c['ctx']}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{r['model']} vs baseline {r['baseline']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(args.output, dpi=110)
-    print(f"wrote {args.output}")
+        finish_axis(ax, f"context {c['ctx']}")
+    finish(fig, r, args.output)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ full-cache accuracy as a line.
   python3 tools/plot/plot_recall.py recall.json -o recall.png
 """
 import argparse
-import json
+import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from panels import context_panels, finish, finish_axis  # noqa: E402
 
 COLORS = {"selective": "tab:blue", "h2o": "tab:orange", "streaming": "tab:green"}
 STYLES = {"selective": "-", "baseline": "--"}
@@ -22,11 +21,8 @@ def main():
     ap.add_argument("results")
     ap.add_argument("-o", "--output", default="recall.png")
     args = ap.parse_args()
-    with open(args.results) as f:
-        r = json.load(f)
-    ctxs = r["contexts"]
-    fig, axes = plt.subplots(1, len(ctxs), figsize=(5.2 * len(ctxs), 4.2), squeeze=False)
-    for ax, c in zip(axes[0], ctxs):
+    r, fig, panels = context_panels(args.results)
+    for ax, c in panels:
         for s in c["series"]:
             pts = sorted((p["budget"] / c["ctx"], p["accuracy"]) for p in s["points"])
             ax.plot([x for x, _ in pts], [y for _, y in pts], "o" + STYLES[s["model"]], color=COLORS[s["policy"]],
@@ -37,13 +33,8 @@ def main():
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("KV budget per layer / context")
         ax.set_ylabel("recall accuracy (exact match)")
-        ax.set_title(f"context {c['ctx']} ({c['full']['selective']['count']} answers)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{r['model']} vs baseline {r['baseline']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(args.output, dpi=110)
-    print(f"wrote {args.output}")
+        finish_axis(ax, f"context {c['ctx']} ({c['full']['selective']['count']} answers)")
+    finish(fig, r, args.output)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,9 @@ import random
 import sys
 
 import numpy as np
-from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_recall import filler_chunks, make_sequence, value_words  # noqa: E402
+from make_recall import add_generator_args, filler_chunks, load_tokenizer, make_sequence, value_words  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(REPO, "tools/train/runs/corpus")
@@ -62,16 +61,10 @@ def main():
     ap.add_argument("--windows", type=int, required=True)
     ap.add_argument("--recall-frac", type=float, default=0.5)
     ap.add_argument("--min-tokens", type=int, default=512, help="recall sequence length range (incl. BOS)")
-    ap.add_argument("--keys", type=int, default=12)
-    ap.add_argument("--p-assign", type=float, default=0.2)
-    ap.add_argument("--p-query", type=float, default=0.15)
-    ap.add_argument("--values", choices=["words", "digits"], default="words")
+    add_generator_args(ap)
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args()
-    path = args.tokenizer
-    if os.path.isdir(path):
-        path = os.path.join(path, "tokenizer.json")
-    tok = Tokenizer.from_file(path)
+    tok = load_tokenizer(args.tokenizer)
     rng = random.Random(args.seed)
     W = args.seq_len - 1
     corpus = np.memmap(args.train_bin, dtype=np.uint16, mode="r")

@@ -155,6 +155,22 @@ def make_sequence(idx, chunks, tok, rng, args, words=None):
     return {"id": idx, "tokens": tokens, "segments": merged}
 
 
+def add_generator_args(ap):
+    """The generator's options, shared with make_mix.py."""
+    ap.add_argument("--keys", type=int, default=12, help="distinct variable names per sequence")
+    ap.add_argument("--p-assign", type=float, default=0.2, help="chance a step is an assignment")
+    ap.add_argument("--p-query", type=float, default=0.15, help="chance a step is a query")
+    ap.add_argument("--values", choices=["words", "digits"], default="words",
+                    help="one-token words of the corpus, or 4-digit numbers")
+
+
+def load_tokenizer(path):
+    """A tokenizer.json, or the one in a model folder."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "tokenizer.json")
+    return Tokenizer.from_file(path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", required=True, help="filler text (documents separated by <|endoftext|>)")
@@ -163,17 +179,10 @@ def main():
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--min-tokens", type=int, default=512)
     ap.add_argument("--max-tokens", type=int, default=2048)
-    ap.add_argument("--keys", type=int, default=12, help="distinct variable names per sequence")
-    ap.add_argument("--p-assign", type=float, default=0.2, help="chance a step is an assignment")
-    ap.add_argument("--p-query", type=float, default=0.15, help="chance a step is a query")
-    ap.add_argument("--values", choices=["words", "digits"], default="words",
-                    help="one-token words of the corpus, or 4-digit numbers")
+    add_generator_args(ap)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    path = args.tokenizer
-    if os.path.isdir(path):
-        path = os.path.join(path, "tokenizer.json")
-    tok = Tokenizer.from_file(path)
+    tok = load_tokenizer(args.tokenizer)
     rng = random.Random(args.seed)
     text = read_text(args.corpus)
     chunks = filler_chunks(text, tok, rng, where=args.corpus)
