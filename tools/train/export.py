@@ -101,14 +101,18 @@ def model_card(out, cfg, ck, dtype_name, nparams):
         f"| data seed / init seed | {a['data_seed']} / {a['seed']} |",
         f"| training wall time | {secs / 3600:.2f} h on 2 CPU cores ({tokens / max(secs, 1):,.0f} tokens/s) |",
     ]
-    if a.get("init_from") and os.path.isdir(a["init_from"]):
-        lines.append(f"| fine-tuned from | `{os.path.basename(os.path.normpath(a['init_from']))}` (the tokens above "
-                     f"are the fine-tuning's; data: `{os.path.basename(a['train_bin'])}`) |")
-    elif a.get("init_from"):
+    def fine_tuned_from(args, what):
+        if args.get("init_from") and os.path.isdir(args["init_from"]):
+            lines.append(f"| fine-tuned from | `{os.path.basename(os.path.normpath(args['init_from']))}` ({what}) |")
+
+    fine_tuned_from(a, f"the tokens above are the fine-tuning's; data `{os.path.basename(a['train_bin'])}`")
+    if a.get("init_from") and not os.path.isdir(a["init_from"]):
         w = torch.load(a["init_from"], map_location="cpu", weights_only=False) if os.path.exists(a["init_from"]) else None
         if w:
             lines.append(f"| warm start | {w['extra']['tokens_seen']:,} tokens at T={w['args']['seq_len']} "
-                         f"({w['extra']['train_seconds'] / 3600:.2f} h) before the tokens above |")
+                         f"({w['extra']['train_seconds'] / 3600:.2f} h; data `{os.path.basename(w['args']['train_bin'])}`) "
+                         "before the tokens above |")
+            fine_tuned_from(w["args"], "before the warm start")
     if log:
         tail = log[-10:]
         ce = sum(float(r["ce"]) for r in tail) / len(tail)
@@ -155,6 +159,12 @@ def model_card(out, cfg, ck, dtype_name, nparams):
                   f"`selattn memory` against `{pair}-base` (README \"Results\"; "
                   f"models/results/memory-{pair}.json and .png):", "",
                   open(mem_path).read().strip(), ""]
+    recall_path = os.path.join(REPO, "models/results", f"recall-{pair}.md")
+    if os.path.exists(recall_path):
+        lines += ["## Long-range recall", "",
+                  f"`selattn recall` on the held-out recall files, this pair (README \"Results\"; "
+                  f"models/results/recall-{pair}.json and .png):", "",
+                  open(recall_path).read().strip(), ""]
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(lines).rstrip("\n") + "\n")
 
