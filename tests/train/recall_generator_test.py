@@ -76,6 +76,19 @@ class RecallGenerator(unittest.TestCase):
             self.assertLessEqual(n, 600)
             self.assertGreaterEqual(n, 200)
 
+    def test_one_letter_names(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "a.jsonl")
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools/train/make_recall.py"), "--corpus", TEXT,
+                            "--tokenizer", MODEL, "--out", out, "--count", "3", "--min-tokens", "128",
+                            "--max-tokens", "256", "--names", "letter", "--seed", "4"], check=True)
+            with open(out) as f:
+                seqs = [json.loads(line) for line in f]
+        names = {s.get("assign") or s.get("query") for q in seqs for s in q["segments"]} - {None}
+        self.assertTrue(names)
+        for n in names:
+            self.assertRegex(n, r"^[A-Z]$")
+
     def test_mix_windows(self):
         tok = Tokenizer.from_file(os.path.join(MODEL, "tokenizer.json"))
         with tempfile.TemporaryDirectory() as d:

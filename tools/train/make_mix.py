@@ -73,7 +73,7 @@ def main():
     chunks = filler_chunks(text, tok, rng, where=args.train_txt)
     words = value_words(text, tok) if args.values == "words" else None
     gen = argparse.Namespace(min_tokens=args.min_tokens, max_tokens=args.seq_len, keys=args.keys,
-                             p_assign=args.p_assign, p_query=args.p_query)
+                             p_assign=args.p_assign, p_query=args.p_query, names=args.names)
     out = np.empty(args.windows * W + 1, dtype=np.uint16)
     next_corpus, n_recall, answers = 0, 0, 0
     for w in range(args.windows):

@@ -87,7 +87,10 @@ def draw_value(rng, words):
 
 def make_sequence(idx, chunks, tok, rng, args, words=None):
     target = rng.randint(args.min_tokens, args.max_tokens)
-    names = [f"{rng.choice('abcdefghjkmnpqrstuvwxyz')}{rng.randrange(100)}" for _ in range(args.keys)]
+    if getattr(args, "names", "letter-number") == "letter":
+        names = rng.sample("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min(args.keys, 26))
+    else:
+        names = [f"{rng.choice('abcdefghjkmnpqrstuvwxyz')}{rng.randrange(100)}" for _ in range(args.keys)]
     names = sorted(set(names))
     value_of = {}
     segments = []
@@ -162,6 +165,8 @@ def add_generator_args(ap):
     ap.add_argument("--p-query", type=float, default=0.15, help="chance a step is a query")
     ap.add_argument("--values", choices=["words", "digits"], default="words",
                     help="one-token words of the corpus, or 4-digit numbers")
+    ap.add_argument("--names", choices=["letter-number", "letter"], default="letter-number",
+                    help="names like k46 (two tokens), or one capital letter (one token)")
 
 
 def load_tokenizer(path):
