@@ -27,6 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "common"))
+sys.path.insert(0, os.path.join(ROOT, "tools", "deploy"))
+from nginx_front import start_nginx  # noqa: E402
 from pyenv import require  # noqa: E402
 
 (openai,) = require("openai")
@@ -329,14 +331,7 @@ class ScaleOut(unittest.TestCase):
         a, b = Server(), Server()
         work = tempfile.mkdtemp()
         port = free_port()
-        with open(os.path.join(ROOT, "tools", "deploy", "nginx.conf")) as f:
-            conf = f.read()
-        conf = conf.replace("127.0.0.1:8081", f"127.0.0.1:{a.port}").replace("127.0.0.1:8082", f"127.0.0.1:{b.port}")
-        conf = conf.replace("listen 127.0.0.1:8080", f"listen 127.0.0.1:{port}")
-        with open(os.path.join(work, "nginx.conf"), "w") as f:
-            f.write(conf)
-        proc = subprocess.Popen([nginx, "-c", os.path.join(work, "nginx.conf"), "-p", work],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = start_nginx(nginx, work, (a.port, b.port), port, stderr=subprocess.PIPE)
         try:
             api = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
             self.assertTrue(wait_for(lambda: _up(port)), proc.stderr.read().decode() if proc.poll() else "")

@@ -165,14 +165,9 @@ def replicas(selattn, model, threads, nginx, streams, tokens, rounds):
                     str(streams), "--kv-type", "f16"], p) for p in ports]
     work = tempfile.mkdtemp()
     front = free_port()
-    with open(os.path.join(root, "tools", "deploy", "nginx.conf")) as f:
-        conf = f.read()
-    conf = conf.replace("127.0.0.1:8081", f"127.0.0.1:{ports[0]}").replace("127.0.0.1:8082", f"127.0.0.1:{ports[1]}")
-    conf = conf.replace("listen 127.0.0.1:8080", f"listen 127.0.0.1:{front}")
-    with open(os.path.join(work, "nginx.conf"), "w") as f:
-        f.write(conf)
-    ng = subprocess.Popen([nginx, "-c", os.path.join(work, "nginx.conf"), "-p", work], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+    sys.path.insert(0, os.path.join(root, "tools", "deploy"))
+    from nginx_front import start_nginx
+    ng = start_nginx(nginx, work, ports, front)
     try:
         wait_up(front, ng)
         out["2 replicas behind nginx"] = throughput(front, streams, tokens, rounds, {})
