@@ -106,13 +106,14 @@ def model_card(out, cfg, ck, dtype_name, nparams):
             lines.append(f"| fine-tuned from | `{os.path.basename(os.path.normpath(args['init_from']))}` ({what}) |")
 
     fine_tuned_from(a, f"the tokens above are the fine-tuning's; data `{os.path.basename(a['train_bin'])}`")
-    if a.get("init_from") and not os.path.isdir(a["init_from"]):
-        w = torch.load(a["init_from"], map_location="cpu", weights_only=False) if os.path.exists(a["init_from"]) else None
-        if w:
-            lines.append(f"| warm start | {w['extra']['tokens_seen']:,} tokens at T={w['args']['seq_len']} "
-                         f"({w['extra']['train_seconds'] / 3600:.2f} h; data `{os.path.basename(w['args']['train_bin'])}`) "
-                         "before the tokens above |")
-            fine_tuned_from(w["args"], "before the warm start")
+    prev, earlier = a, "above"     # the chain of warm starts, newest first
+    while prev.get("init_from") and not os.path.isdir(prev["init_from"]) and os.path.exists(prev["init_from"]):
+        w = torch.load(prev["init_from"], map_location="cpu", weights_only=False)
+        lines.append(f"| warm start | {w['extra']['tokens_seen']:,} tokens at T={w['args']['seq_len']} "
+                     f"({w['extra']['train_seconds'] / 3600:.2f} h; data `{os.path.basename(w['args']['train_bin'])}`) "
+                     f"before the tokens {earlier} |")
+        fine_tuned_from(w["args"], "before the warm starts")
+        prev, earlier = w["args"], "of the warm start above"
     if log:
         tail = log[-10:]
         ce = sum(float(r["ce"]) for r in tail) / len(tail)

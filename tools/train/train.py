@@ -75,11 +75,18 @@ def autocast(args):
 
 
 def loss_fn(model, x, y, args):
+    """(cross-entropy, memory loss, the cross-entropy to train on). The last weighs
+    the token after each --answer-after token --answer-weight times (1: the same)."""
     with autocast(args):
         logits, ms = model(x)
-    ce = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
+    per_token = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), reduction="none")
+    ce = per_token.mean()
     mem = memory_loss(ms, args.mem_tau) if ms is not None and args.mem_eps > 0 else torch.zeros(())
-    return ce, mem
+    weight = getattr(args, "answer_weight", 1.0)
+    if weight == 1.0:
+        return ce, mem, ce
+    w = 1.0 + (weight - 1.0) * (x.view(-1) == args.answer_after).float()
+    return ce, mem, (per_token * w).sum() / w.sum()
 
 
 @torch.no_grad()
@@ -92,7 +99,7 @@ def evaluate(model, val, args):
         chunk = np.asarray(val.data[w * (val.T - 1): w * (val.T - 1) + val.T], dtype=np.int64)
         x = torch.from_numpy(np.concatenate([[BOS], chunk[:-1]]))[None]
         y = torch.from_numpy(chunk)[None]
-        ce, _ = loss_fn(model, x, y, args)
+        ce, _, _ = loss_fn(model, x, y, args)
         total += ce.item()
     model.train()
     return total / n
@@ -156,6 +163,8 @@ def main():
     ap.add_argument("--tokens", type=float, default=10e6, help="training tokens (sets the step count)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps in this invocation "
                     "(schedule still spans --tokens); 0 = run to the end")
+    ap.add_argument("--stop-step", type=int, default=0, help="stop (with checkpoint) once the run reaches this step, "
+                    "counted from the start of the schedule; a rerun past it does nothing; 0 = run to the end")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (with checkpoint) after this long")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--min-lr", type=float, default=1e-4)
@@ -169,6 +178,10 @@ def main():
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--eval-seqs", type=int, default=16, help="validation sequences per evaluation")
     ap.add_argument("--ckpt-every", type=int, default=20)
+    ap.add_argument("--answer-weight", type=float, default=1.0,
+                    help="weigh the loss of each token that follows an --answer-after token this many times "
+                         "(recall fine-tuning: the value after ' K ?'); 1 = plain mean")
+    ap.add_argument("--answer-after", type=int, default=1216, help="token id (default 1216, ' ?' in the bundled tokenizer)")
     ap.add_argument("--init-from", default="", help="warm start: load model weights from this ckpt.pt or exported model folder")
     args = ap.parse_args()
 
@@ -238,6 +251,9 @@ def main():
         with open(val_path, "w") as f:
             f.write("step,tokens,val_loss,val_ppl\n")
 
+    if args.stop_step and step >= args.stop_step:
+        print(f"at step {step}, --stop-step {args.stop_step} reached: nothing to do", flush=True)
+        return
     model.train()
     t_start = time.time()
     steps_here = 0
@@ -250,8 +266,8 @@ def main():
         ce_sum, mem_sum = 0.0, 0.0
         for m in range(n_micro):
             x, y = data.batch(step * args.batch + m * args.micro_batch, args.micro_batch)
-            ce, mem = loss_fn(model, x, y, args)
-            loss = ce + args.mem_eps * mem
+            ce, mem, ce_train = loss_fn(model, x, y, args)
+            loss = ce_train + args.mem_eps * mem
             (loss / n_micro).backward()
             ce_sum += ce.item() / n_micro
             mem_sum += mem.item() / n_micro
@@ -272,7 +288,7 @@ def main():
             print(f"step {step}/{total_steps} ce {ce_sum:.4f} mem {mem_sum:.4f} lr {lr:.2e} "
                   f"gn {gn:.2f} {args.batch * T / dt:.0f} tok/s eta {eta:.2f} h", flush=True)
         done = step == total_steps
-        stop = (args.max_steps and steps_here >= args.max_steps) or \
+        stop = (args.max_steps and steps_here >= args.max_steps) or (args.stop_step and step >= args.stop_step) or \
                (args.max_minutes and time.time() - t_start > args.max_minutes * 60)
         if val is not None and (step % args.eval_every == 0 or done):
             vl = evaluate(model, val, args)
