@@ -87,7 +87,7 @@ def draw_value(rng, words):
 
 def make_sequence(idx, chunks, tok, rng, args, words=None):
     target = rng.randint(args.min_tokens, args.max_tokens)
-    if getattr(args, "names", "letter-number") == "letter":
+    if args.names == "letter":
         names = rng.sample("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min(args.keys, 26))
     else:
         names = [f"{rng.choice('abcdefghjkmnpqrstuvwxyz')}{rng.randrange(100)}" for _ in range(args.keys)]

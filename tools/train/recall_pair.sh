@@ -3,7 +3,7 @@
 # for long-range recall with one-token names (' K = river.' ... ' K ?' -> ' river'),
 # then exported to models/. Both models get the same data, order, tokens and schedule.
 #
-#   bash tools/train/recall_pair.sh          # about 3 hours on 2 cores; resumable
+#   bash tools/train/recall_pair.sh          # resumable; the cards list each phase's hours
 #
 # Phase a: dense 128-256-token recall sequences (T=256, 351 of a 384-step schedule).
 # Phase b: 384-1023-token recall sequences with more filler (T=1024, 120 steps of a
@@ -11,7 +11,7 @@
 # Phase c: the same data in another order, the loss of each value after ' ?' weighed
 #          20 times (T=1024, 256 steps).
 # Phase d: 1024-2047-token sequences, the values weighed 20 times (T=2048, 96 steps).
-# Each phase starts from the one before; every run checkpoints every 20 steps and a
+# Each phase starts from the one before; every run checkpoints every 10 steps and a
 # rerun picks up where it stopped (--stop-step makes a finished phase a no-op).
 # Progress: tools/train/runs/<run>/train.log. Environment: THREADS (default 2).
 set -euo pipefail
@@ -40,9 +40,12 @@ A=(--train-bin $C/recall-letter-256.bin --tokens 6291456 --seq-len 256 --batch 6
    --lr 1e-3 --min-lr 1e-4 --warmup 20 --stop-step 351)
 B=(--train-bin $C/recall-letter-1024.bin --tokens 6291456 --seq-len 1024 --batch 16 --micro-batch 4
    --lr 1e-3 --min-lr 1e-4 --warmup 10 --stop-step 120)
-P=(--train-bin $C/recall-letter-1024.bin --data-seed 2 --answer-weight 20 --tokens 4194304 --seq-len 1024
+# the token before each answer (' K ?' -> ' ?'), whose successor phases c and d weigh
+Q=$(python3 -c "import sys; sys.path.insert(0, 'tools/train'); from make_recall import load_tokenizer
+ids = load_tokenizer('$TOK').encode(' K ?').ids; assert len(ids) == 2, ids; print(ids[1])")
+P=(--answer-after "$Q" --train-bin $C/recall-letter-1024.bin --data-seed 2 --answer-weight 20 --tokens 4194304 --seq-len 1024
    --batch 16 --micro-batch 4 --lr 1e-3 --min-lr 1e-4 --warmup 10)
-D=(--train-bin $C/recall-letter-2048.bin --answer-weight 20 --tokens 1572864 --seq-len 2048
+D=(--answer-after "$Q" --train-bin $C/recall-letter-2048.bin --answer-weight 20 --tokens 1572864 --seq-len 2048
    --batch 8 --micro-batch 2 --lr 5e-4 --min-lr 5e-5 --warmup 5)
 
 train() {  # out flags...

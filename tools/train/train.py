@@ -82,10 +82,9 @@ def loss_fn(model, x, y, args):
     per_token = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), reduction="none")
     ce = per_token.mean()
     mem = memory_loss(ms, args.mem_tau) if ms is not None and args.mem_eps > 0 else torch.zeros(())
-    weight = getattr(args, "answer_weight", 1.0)
-    if weight == 1.0:
+    if args.answer_weight == 1.0:
         return ce, mem, ce
-    w = 1.0 + (weight - 1.0) * (x.view(-1) == args.answer_after).float()
+    w = 1.0 + (args.answer_weight - 1.0) * (x.view(-1) == args.answer_after).float()
     return ce, mem, (per_token * w).sum() / w.sum()
 
 
@@ -181,10 +180,12 @@ def main():
     ap.add_argument("--answer-weight", type=float, default=1.0,
                     help="weigh the loss of each token that follows an --answer-after token this many times "
                          "(recall fine-tuning: the value after ' K ?'); 1 = plain mean")
-    ap.add_argument("--answer-after", type=int, default=1216, help="token id (default 1216, ' ?' in the bundled tokenizer)")
+    ap.add_argument("--answer-after", type=int, default=-1, help="that token's id (needed with --answer-weight)")
     ap.add_argument("--init-from", default="", help="warm start: load model weights from this ckpt.pt or exported model folder")
     args = ap.parse_args()
 
+    if args.answer_weight != 1.0 and args.answer_after < 0:
+        raise SystemExit("--answer-weight needs --answer-after ID (the token before each answer)")
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)      # softmax under a large F yields denormals: slow matmuls
     os.makedirs(args.out, exist_ok=True)
