@@ -92,7 +92,7 @@ job_asan() {
 # they drive `selattn serve` (selattn_cli), whose requests run on threads.
 tsan_targets=(core_test session_test generate_lib_test limits_test selattn_tokenizer_unit_test kv_type_test
               selattn_cli)
-tsan_regex='Thread|KvType|^Session\.|^Generate\.'
+tsan_regex='Thread|KvType|^Session\.|^Generate\.|^DecodeBatch\.'
 job_tsan() {
   local san="-fsanitize=thread -fno-omit-frame-pointer"
   quiet build-tsan/ci-configure.log cmake -S . -B build-tsan "${common[@]}" -DCMAKE_CXX_FLAGS="$san" \

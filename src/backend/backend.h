@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -126,6 +127,16 @@ class Backend {
   virtual void attention_step_forward(float* out, const float* q, int32_t q_pos, const KvLayerView& kv, int NH, int HS,
                                       float scale, int sel_head, float* sel_logits, float* attention,
                                       float* scratch) = 0;
+
+  // Runs fn(i) for every i in [0, n), where each call touches only its own
+  // session's state (its cache and scratch) besides the page pool: the
+  // attention of many sessions in one decode step. The CPU spreads the calls
+  // over its threads, each call's ops running on its thread; a device backend
+  // queues them one after another. An exception from a call is rethrown
+  // once the calls under way end; calls not yet started may not run.
+  virtual void for_each_session(int n, const std::function<void(int)>& fn) {
+    for (int i = 0; i < n; ++i) fn(i);
+  }
 
   // ---- the KV cache's slot ops (kv/paged_kv_cache.h) ------------------------
   // Writes K and V of T tokens (rows k, v (T, C) with row stride `stride`) at

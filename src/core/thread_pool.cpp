@@ -36,7 +36,28 @@ constexpr auto kSpin = std::chrono::microseconds(500);
 // waits for.
 constexpr int kPausesPerYield = 32;
 
+// The pool whose job share this thread is running, and its index there.
+struct JobThread {
+  const ThreadPool* pool = nullptr;
+  int index = -1;
+};
+thread_local JobThread tls_job;
+
+// Marks this thread as running a share of `pool`'s job for its lifetime.
+class JobScope {
+ public:
+  JobScope(const ThreadPool* pool, int index) : saved_(tls_job) { tls_job = JobThread{pool, index}; }
+  ~JobScope() { tls_job = saved_; }
+  JobScope(const JobScope&) = delete;
+  JobScope& operator=(const JobScope&) = delete;
+
+ private:
+  JobThread saved_;
+};
+
 }  // namespace
+
+int ThreadPool::job_thread() const { return tls_job.pool == this ? tls_job.index : -1; }
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -57,6 +78,7 @@ void ThreadPool::run_share(int index, std::exception_ptr& error) noexcept {
   auto [begin, end] = split_range(job_n_, n_threads_, index);
   if (begin >= end) return;
   try {
+    const JobScope scope(this, index);
     job_call_(job_ctx_, begin, end, index);
   } catch (...) {
     error = std::current_exception();
@@ -99,7 +121,11 @@ void ThreadPool::worker_loop(int index) {
 
 void ThreadPool::run(int64_t n, void* ctx, Trampoline call) {
   if (n <= 0) return;
-  if (n_threads_ == 1 || n == 1) {
+  if (const int index = job_thread(); index >= 0) {  // nested: all of it on this thread
+    call(ctx, 0, n, index);
+    return;
+  }
+  if (n_threads_ == 1 || n == 1) {  // not a job: ops inside may still spread over the pool
     call(ctx, 0, n, 0);
     return;
   }

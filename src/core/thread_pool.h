@@ -6,6 +6,9 @@
 // sleep on a condition variable, and the caller spins while it waits for the
 // last worker. The job is passed by reference through a plain function
 // pointer, so nothing is allocated per dispatch.
+//
+// Which thread runs which share must change no result: the ops give each
+// thread its own scratch by the index they are handed.
 #pragma once
 
 #include <atomic>
@@ -28,6 +31,12 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int n_threads() const { return n_threads_; }
+
+  // The index of the calling thread when it is running a share of one of
+  // this pool's jobs, else -1. A parallel_for called there runs whole on
+  // that thread, with that index: jobs may nest (one thread per session,
+  // each session's ops inside), and never wait on themselves.
+  int job_thread() const;
 
   // Calls fn(begin, end) or fn(begin, end, thread) on disjoint ranges
   // covering [0, n), one range per thread (thread in [0, n_threads())), and

@@ -178,13 +178,15 @@ void gpt2_decode_batch(Backend& backend, const ModelConfig& config, const Gpt2Te
   for (int l = 0; l < config.n_layer; ++l) {
     const Gpt2LayerTensors& w = weights.layers[l];
     layer_qkv(backend, config, w, act, N);
-    // Each row attends over its own cache, under its own policy.
-    for (int i = 0; i < N; ++i) {
+    // Each row attends over its own cache, under its own policy; the
+    // sessions touch nothing in common but the page pool, so the CPU runs
+    // them side by side, one thread each.
+    backend.for_each_session(N, [&](int i) {
       attend_layer(backend, *items[i].cache, l, act.qkv.data<const float>() + i * C3, 1,
                    backend_positions(backend, act) + i, act.host_positions.data() + i, config.n_head,
                    config.head_size(), attention_scale(config, l), *items[i].act,
                    act.att.data<float>() + static_cast<std::size_t>(i) * config.n_embd);
-    }
+    });
     finish_layer(backend, config, w, act, N);
   }
   output_logits(backend, config, weights, act, 0, N, logits);

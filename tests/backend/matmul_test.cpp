@@ -53,9 +53,11 @@ TEST(CpuMatmul, EveryPathEqualsThePlainLoopBitForBit) {
     }
     ++checked_isas;
     for (WeightType type : kTypes) {
-      for (int T : {1, 2, 3, 5, 17}) {
-        for (auto [C, OC] :
-             std::vector<std::pair<int, int>>{{13, 5}, {16, 9}, {48, 30}, {100, 257}, {264, 17}, {33, 128}, {70, 64}}) {
+      // Every tile height and split of the tokens (16 is tiles of 6, 5 and
+      // 5 on AVX-512), and with C 1024 a second block of tokens from T 61.
+      for (int T : {1, 2, 3, 4, 5, 6, 7, 11, 16, 17, 67}) {
+        for (auto [C, OC] : std::vector<std::pair<int, int>>{
+                 {13, 5}, {16, 9}, {48, 30}, {100, 257}, {264, 17}, {33, 128}, {70, 64}, {1024, 40}}) {
           const auto in = randn(static_cast<std::size_t>(T) * C, rng);
           const auto w = randn(static_cast<std::size_t>(OC) * C, rng);
           const auto bias = randn(OC, rng);
@@ -84,7 +86,8 @@ TEST(CpuMatmul, EveryPathEqualsThePlainLoopBitForBit) {
               worst = std::max(worst, std::abs(s - got[t * OC + o]) / (std::abs(s) + 1));
             }
           }
-          EXPECT_LT(worst, 1e-5) << cpu_isa_name(isa) << " " << weight_type_name(type);
+          // f32 rounding grows with the length of the sum; a wrong index is off by O(1).
+          EXPECT_LT(worst, 1e-5 * std::max(1.0, C / 64.0)) << cpu_isa_name(isa) << " " << weight_type_name(type);
         }
       }
     }

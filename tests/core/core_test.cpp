@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <thread>
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
@@ -68,6 +69,31 @@ TEST(ThreadPool, RethrowsAndStaysUsable) {
     for (int64_t i = b; i < e; ++i) sum += i;
   });
   EXPECT_EQ(sum.load(), 4950);
+}
+
+// A parallel_for inside a job (one session per thread, each session's ops
+// inside) runs whole on the calling thread with its index, and never waits
+// on the job it is part of.
+TEST(ThreadPool, NestedCallsRunOnTheCallingThread) {
+  ThreadPool pool(3);
+  EXPECT_EQ(pool.job_thread(), -1);
+  std::vector<std::atomic<int>> hits(300);
+  std::atomic<int> foreign{0};
+  pool.parallel_for(3, [&](int64_t b, int64_t e, int thread) {
+    EXPECT_EQ(pool.job_thread(), thread);
+    const std::thread::id me = std::this_thread::get_id();
+    for (int64_t outer = b; outer < e; ++outer) {
+      pool.parallel_for(100, [&](int64_t ib, int64_t ie, int inner_thread) {
+        if (inner_thread != thread || std::this_thread::get_id() != me || ib != 0 || ie != 100) ++foreign;
+        for (int64_t i = ib; i < ie; ++i) hits[outer * 100 + i]++;
+      });
+    }
+  });
+  EXPECT_EQ(foreign.load(), 0);
+  for (std::size_t i = 0; i < hits.size(); ++i) ASSERT_EQ(hits[i].load(), 1) << i;
+  EXPECT_EQ(pool.job_thread(), -1);
+  ThreadPool other(2);  // another pool's job is not this one's
+  other.parallel_for(2, [&](int64_t, int64_t) { EXPECT_EQ(pool.job_thread(), -1); });
 }
 
 }  // namespace

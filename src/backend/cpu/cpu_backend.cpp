@@ -147,7 +147,10 @@ KvLayerView visible_view(const KvLayerView& kv, const std::vector<int32_t>& page
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int n_threads)
-      : pool_(n_threads), isa_(cpu_isa_default()), rows_(pool_.n_threads()), pages_(pool_.n_threads()) {}
+      : pool_(n_threads),
+        isa_(cpu_isa_default()),
+        shared_(pool_.n_threads()),
+        nested_(pool_.n_threads(), AttentionScratch(pool_.n_threads())) {}
 
   const char* name() const override { return "cpu"; }
   int n_threads() const override { return pool_.n_threads(); }
@@ -244,38 +247,25 @@ class CpuBackend final : public Backend {
 
   void attention_forward(float* out, const float* q, int q_stride, const int32_t* q_pos, int T, const KvLayerView& kv,
                          int NH, int HS, float scale, const float* f_rows) override {
-    const int64_t C = static_cast<int64_t>(NH) * HS;
-    const int64_t S = kv.n_slots();
+    if (const int thread = pool_.job_thread(); thread >= 0) {
+      // One session per thread (for_each_session): all of it here, in this
+      // thread's own scratch.
+      return attention_chunk(nested_[thread], out, q, q_stride, q_pos, T, kv, NH, HS, scale, f_rows);
+    }
     std::lock_guard<std::mutex> lock(scratch_mutex_);  // sessions on other threads share the scratch
-    reserve_rows(kQueryGroup * S);
-    compute_page_min(kv);
-    // One task per (group of queries, head), each with its thread's rows of
-    // logits, over the pages the group can see (a causal chunk sees a
-    // triangle of them).
-    // Later queries see more pages, so tasks are handed out one at a time,
-    // latest first, rather than split in fixed ranges: no thread waits on
-    // the other's heavier half. Which thread runs a task changes no result.
-    const int64_t groups = (T + kQueryGroup - 1) / kQueryGroup;
-    std::atomic<int64_t> next{groups * NH};
-    pool_.parallel_for(pool_.n_threads(), [&](int64_t, int64_t, int thread) {
-      float* rows = rows_[thread].data();
-      for (int64_t task; (task = next.fetch_sub(1) - 1) >= 0;) {
-        const int64_t t0 = task / NH * kQueryGroup, h = task % NH;
-        const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
-        const int32_t max_pos = *std::max_element(q_pos + t0, q_pos + t0 + nq);
-        const KvLayerView seen = visible_view(kv, page_min_, max_pos, pages_[thread]);
-        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, seen.pages, kv.page_size, kv.type, h * HS,
-                           HS);
-        for (int i = 0; i < nq; ++i) {
-          const int64_t t = t0 + i;
-          attention_probs(rows + i * S, q_pos[t], seen, scale, f_rows != nullptr ? f_rows + t * S : nullptr, nullptr);
-        }
-        for (int i = 0; i < nq; i += 2) {
-          const bool pair = i + 1 < nq;
-          attention_values(out + (t0 + i) * C + h * HS, rows + i * S, pair ? out + (t0 + i + 1) * C + h * HS : nullptr,
-                           pair ? rows + (i + 1) * S : nullptr, seen, h, HS, C);
-        }
-      }
+    attention_chunk(shared_, out, q, q_stride, q_pos, T, kv, NH, HS, scale, f_rows);
+  }
+
+  void for_each_session(int n, const std::function<void(int)>& fn) override {
+    if (n <= 1 || pool_.n_threads() == 1 || pool_.job_thread() >= 0) {
+      for (int i = 0; i < n; ++i) fn(i);  // one session's ops still spread over the threads
+      return;
+    }
+    // Handed out one at a time: a session with a longer context holds its
+    // thread while the other takes the rest.
+    std::atomic<int> next{0};
+    pool_.parallel_for(pool_.n_threads(), [&](int64_t, int64_t) {
+      for (int i; (i = next.fetch_add(1)) < n;) fn(i);
     });
   }
 
@@ -330,31 +320,69 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Grows each thread's row of logits to S floats; only when a view grows
-  // past every earlier one.
-  void reserve_rows(int64_t S) {
-    for (auto& r : rows_) {
-      if (static_cast<int64_t>(r.size()) < S) r.resize(S);
-    }
-  }
+  // The scratch of one attention_forward call: rows of logits and page
+  // lists per thread of the call, and the smallest position per page of the
+  // view.
+  struct AttentionScratch {
+    explicit AttentionScratch(int n_threads) : rows(n_threads), pages(n_threads) {}
+    std::vector<std::vector<float>> rows;    // (n_threads, kQueryGroup * S)
+    std::vector<std::vector<KvPage>> pages;  // (n_threads, pages) visible_view storage
+    std::vector<int32_t> page_min;           // (pages)
+  };
 
-  void compute_page_min(const KvLayerView& kv) {
-    page_min_.assign(kv.pages.size(), std::numeric_limits<int32_t>::max());
+  static void compute_page_min(const KvLayerView& kv, std::vector<int32_t>& page_min) {
+    page_min.assign(kv.pages.size(), std::numeric_limits<int32_t>::max());
     for (std::size_t p = 0; p < kv.pages.size(); ++p) {
       if (kv.pages[p].k == nullptr) continue;
       for (int s = 0; s < kv.page_size; ++s) {
         const int32_t pos = kv.pos[p * kv.page_size + s];
-        if (pos >= 0) page_min_[p] = std::min(page_min_[p], pos);
+        if (pos >= 0) page_min[p] = std::min(page_min[p], pos);
       }
     }
   }
 
+  void attention_chunk(AttentionScratch& sc, float* out, const float* q, int q_stride, const int32_t* q_pos, int T,
+                       const KvLayerView& kv, int NH, int HS, float scale, const float* f_rows) {
+    const int64_t C = static_cast<int64_t>(NH) * HS;
+    const int64_t S = kv.n_slots();
+    compute_page_min(kv, sc.page_min);
+    // One task per (group of queries, head), each with its thread's rows of
+    // logits, over the pages the group can see (a causal chunk sees a
+    // triangle of them).
+    // Later queries see more pages, so tasks are handed out one at a time,
+    // latest first, rather than split in fixed ranges: no thread waits on
+    // the other's heavier half. Which thread runs a task changes no result.
+    const int64_t groups = (T + kQueryGroup - 1) / kQueryGroup;
+    std::atomic<int64_t> next{groups * NH};
+    pool_.parallel_for(pool_.n_threads(), [&](int64_t, int64_t, int thread) {
+      std::vector<float>& own = sc.rows[thread];  // grows only past every earlier view
+      if (static_cast<int64_t>(own.size()) < kQueryGroup * S) own.resize(kQueryGroup * S);
+      float* rows = own.data();
+      for (int64_t task; (task = next.fetch_sub(1) - 1) >= 0;) {
+        const int64_t t0 = task / NH * kQueryGroup, h = task % NH;
+        const int nq = static_cast<int>(std::min<int64_t>(kQueryGroup, T - t0));
+        const int32_t max_pos = *std::max_element(q_pos + t0, q_pos + t0 + nq);
+        const KvLayerView seen = visible_view(kv, sc.page_min, max_pos, sc.pages[thread]);
+        cpu_attention_dots(rows, S, q + t0 * q_stride + h * HS, q_stride, nq, seen.pages, kv.page_size, kv.type, h * HS,
+                           HS);
+        for (int i = 0; i < nq; ++i) {
+          const int64_t t = t0 + i;
+          attention_probs(rows + i * S, q_pos[t], seen, scale, f_rows != nullptr ? f_rows + t * S : nullptr, nullptr);
+        }
+        for (int i = 0; i < nq; i += 2) {
+          const bool pair = i + 1 < nq;
+          attention_values(out + (t0 + i) * C + h * HS, rows + i * S, pair ? out + (t0 + i + 1) * C + h * HS : nullptr,
+                           pair ? rows + (i + 1) * S : nullptr, seen, h, HS, C);
+        }
+      }
+    });
+  }
+
   ThreadPool pool_;
   CpuIsa isa_;
-  std::vector<std::vector<float>> rows_;    // (n_threads, kQueryGroup * S) attention scratch
-  std::vector<std::vector<KvPage>> pages_;  // (n_threads, pages) visible_view storage
-  std::vector<int32_t> page_min_;           // (pages) smallest position per page of the current view
-  std::mutex scratch_mutex_;                // guards the three above across sessions on several threads
+  AttentionScratch shared_;                // a call from outside the pool's jobs, over all threads
+  std::mutex scratch_mutex_;               // guards shared_ across sessions on several threads
+  std::vector<AttentionScratch> nested_;   // (n_threads) a call inside a job, on that thread alone
 };
 
 }  // namespace

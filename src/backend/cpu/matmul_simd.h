@@ -122,9 +122,23 @@ inline void panel_tile(float* out, const float* in, int64_t t0, int64_t o0, cons
   }
 }
 
+// panel_tile for a height n in 1..TT, chosen at run time.
+template <WeightType WT, int TT>
+inline void panel_tile_n(int n, float* out, const float* in, int64_t t0, int64_t o0, const WeightMatrix& w,
+                         const float* bias, const float* residual) {
+  if constexpr (TT > 1) {
+    if (n < TT) return panel_tile_n<WT, TT - 1>(n, out, in, t0, o0, w, bias, residual);
+  }
+  panel_tile<WT, TT>(out, in, t0, o0, w, bias, residual);
+}
+
 // Tokens in blocks that stay in the L2 cache; within a block, each pass of
-// kSub outputs runs over the tokens kTileT at a time while its weights stay
-// in cache, the remaining tokens one by one (the decode shape).
+// kSub outputs runs over the tokens in as few tiles as the registers allow
+// (at most TT tokens each, the heights as even as they can be: 16 tokens
+// are tiles of 6, 5 and 5, not 6, 6 and four single tokens), each tile
+// sharing every weight load while the pass's weights stay in cache. One
+// token is the decode shape. Every output is the same chain of FMAs
+// whatever tile it lands in, so the split changes no result.
 template <WeightType WT>
 void matmul_range(float* out, const float* in, int T, const WeightMatrix& w, const float* bias, const float* residual,
                   int64_t o_begin, int64_t o_end) {
@@ -133,10 +147,14 @@ void matmul_range(float* out, const float* in, int T, const WeightMatrix& w, con
   const int64_t block = std::max<int64_t>(TT, (256 * 1024 / (C * 4)) / TT * TT);  // ~256 KiB of inputs
   for (int64_t tb = 0; tb < T; tb += block) {
     const int64_t te = std::min<int64_t>(T, tb + block);
+    const int64_t tiles = (te - tb + TT - 1) / TT;
     for (int64_t o = o_begin; o < o_end; o += Isa::kSub) {
       int64_t t = tb;
-      for (; t + TT <= te; t += TT) panel_tile<WT, TT>(out, in, t, o, w, bias, residual);
-      for (; t < te; ++t) panel_tile<WT, 1>(out, in, t, o, w, bias, residual);
+      for (int64_t k = 0; k < tiles; ++k) {
+        const int n = static_cast<int>((te - t + (tiles - k) - 1) / (tiles - k));  // ceil(left / tiles left)
+        panel_tile_n<WT, TT>(n, out, in, t, o, w, bias, residual);
+        t += n;
+      }
     }
   }
 }
