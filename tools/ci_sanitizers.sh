@@ -87,11 +87,12 @@ job_asan() {
 # Every session runs on its model's worker threads; these tests add threads
 # of their own: the thread pool, sessions and prefills on several threads,
 # cancel() from another thread, the shared tokenizer cache, thread-count
-# limits, f16 K/V chunked prefill. Tests named *Thread* join automatically
+# limits, f16 K/V chunked prefill, many sessions' attention side by side in
+# one batched step. Tests named *Thread* join automatically
 # (their binary must be in tsan_targets). Tests labelled server run too:
 # they drive `selattn serve` (selattn_cli), whose requests run on threads.
 tsan_targets=(core_test session_test generate_lib_test limits_test selattn_tokenizer_unit_test kv_type_test
-              selattn_cli)
+              batch_test selattn_cli)
 tsan_regex='Thread|KvType|^Session\.|^Generate\.|^DecodeBatch\.'
 job_tsan() {
   local san="-fsanitize=thread -fno-omit-frame-pointer"
