@@ -1,4 +1,5 @@
-// selattn — one decode step for many sessions in one pass over the weights.
+// selattn — one decode step (or prefill chunk) for many sessions in one pass
+// over the weights.
 //
 // Decoding one token reads every weight of the model; N sessions decoding
 // one after the other read them N times. DecodeBatch stacks their tokens
@@ -20,13 +21,15 @@ namespace selattn {
 
 class SELATTN_EXPORT DecodeBatch {
  public:
-  // Room for up to max_sessions sessions of `model` per step.
-  DecodeBatch(std::shared_ptr<const Model> model, int max_sessions);
+  // Room for up to max_sessions sessions of `model` per pass, and
+  // max_tokens tokens in all (0: max_sessions, one token each).
+  DecodeBatch(std::shared_ptr<const Model> model, int max_sessions, int max_tokens = 0);
   ~DecodeBatch();
   DecodeBatch(const DecodeBatch&) = delete;
   DecodeBatch& operator=(const DecodeBatch&) = delete;
 
   int max_sessions() const;
+  int max_tokens() const;
 
   // Appends tokens[i] to *sessions[i] for every i, in one pass; afterwards
   // sessions[i]->logits() are its next-token logits, bit for bit those
@@ -38,6 +41,16 @@ class SELATTN_EXPORT DecodeBatch {
   // session's index; pages already taken for the step stay with their
   // sessions, which the next step would have needed anyway).
   void decode(std::span<Session* const> sessions, std::span<const int32_t> tokens);
+
+  // The same with a chunk of one or more tokens per session: many prompts
+  // prefilled in one pass over the weights. chunks[i] goes to
+  // *sessions[i]; afterwards sessions[i]->logits() are bit for bit those
+  // sessions[i]->append(chunks[i]) would give. A chunk holds at most its
+  // session's n_batch tokens (one pass of that session alone), and all of
+  // them together at most max_tokens(); the errors are decode()'s. Should a
+  // pass fail part-way (out of device memory), every session of it is
+  // reset, as Session::append resets its session, and the Error says so.
+  void append(std::span<Session* const> sessions, std::span<const std::span<const int32_t>> chunks);
 
  private:
   struct Impl;

@@ -1,6 +1,7 @@
 #include "model/gpt2.h"
 
 #include <cmath>
+#include <vector>
 
 #include "core/check.h"
 
@@ -162,35 +163,55 @@ void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Tensors
   cache.commit(T);
 }
 
-void gpt2_decode_batch(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights,
-                       std::span<const Gpt2BatchItem> items, Gpt2Activations& act, const int32_t* tokens,
-                       float* logits) {
+void gpt2_forward_batch(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights,
+                        std::span<const Gpt2BatchItem> items, Gpt2Activations& act, const int32_t* tokens,
+                        float* logits) {
   const int N = static_cast<int>(items.size());
-  check(N > 0 && N <= act.max_tokens, "batch: expected 1..", act.max_tokens, " sessions, found ", N);
+  check(N > 0, "batch: expected at least one session");
+  std::vector<int> first(N);  // each session's first row
+  int T = 0;                  // rows of the pass
   for (int i = 0; i < N; ++i) {
+    first[i] = T;
     const KvCache& cache = *items[i].cache;
-    check(cache.n_past() < cache.n_ctx(), "batch: session ", i, " holds its whole context of ", cache.n_ctx(),
-          " positions");
-    act.host_positions[i] = cache.n_past();
+    const int n = items[i].n_tokens;
+    check(n >= 1 && n <= items[i].act->max_tokens, "batch: session ", i, ": expected 1..", items[i].act->max_tokens,
+          " tokens, found ", n);
+    check(cache.n_past() + n <= cache.n_ctx(), "batch: session ", i, ": ", n, " tokens after ", cache.n_past(),
+          " exceed the context of ", cache.n_ctx());
+    check(T + n <= act.max_tokens, "batch: more than ", act.max_tokens, " tokens in one pass");
+    for (int j = 0; j < n; ++j) act.host_positions[T + j] = cache.n_past() + j;
+    T += n;
   }
-  const std::size_t C3 = 3 * static_cast<std::size_t>(config.n_embd);
-  embed(backend, config, weights, act, tokens, N);
+  const std::size_t C = config.n_embd, C3 = 3 * C;
+  embed(backend, config, weights, act, tokens, T);
   for (int l = 0; l < config.n_layer; ++l) {
     const Gpt2LayerTensors& w = weights.layers[l];
-    layer_qkv(backend, config, w, act, N);
-    // Each row attends over its own cache, under its own policy; the
-    // sessions touch nothing in common but the page pool, so the CPU runs
-    // them side by side, one thread each.
-    backend.for_each_session(N, [&](int i) {
-      attend_layer(backend, *items[i].cache, l, act.qkv.data<const float>() + i * C3, 1,
-                   backend_positions(backend, act) + i, act.host_positions.data() + i, config.n_head,
-                   config.head_size(), attention_scale(config, l), *items[i].act,
-                   act.att.data<float>() + static_cast<std::size_t>(i) * config.n_embd);
+    layer_qkv(backend, config, w, act, T);
+    // Each session's rows attend over its own cache, under its own policy;
+    // the sessions touch nothing in common but the page pool, so the CPU
+    // runs them side by side, one thread each.
+    backend.for_each_session(N, [&, l](int i) {
+      const int r = first[i];
+      attend_layer(backend, *items[i].cache, l, act.qkv.data<const float>() + r * C3, items[i].n_tokens,
+                   backend_positions(backend, act) + r, act.host_positions.data() + r, config.n_head,
+                   config.head_size(), attention_scale(config, l), *items[i].act, act.att.data<float>() + r * C);
     });
-    finish_layer(backend, config, w, act, N);
+    finish_layer(backend, config, w, act, T);
+  }
+  // Each session's last row moves up to row i (row i <= its last row, and
+  // no later session's last row is overwritten), then one output projection.
+  if (T > N) {
+    std::vector<float> row(C);
+    float* x = act.x.data<float>();
+    for (int i = 0; i < N; ++i) {
+      const int last = first[i] + items[i].n_tokens - 1;
+      if (last == i) continue;
+      backend.download(row.data(), x + last * C, C * sizeof(float));
+      backend.upload(x + i * C, row.data(), C * sizeof(float));
+    }
   }
   output_logits(backend, config, weights, act, 0, N, logits);
-  for (const Gpt2BatchItem& item : items) item.cache->commit(1);
+  for (const Gpt2BatchItem& item : items) item.cache->commit(item.n_tokens);
 }
 
 }  // namespace selattn

@@ -42,19 +42,23 @@ struct Gpt2Activations {
 void gpt2_forward(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights, KvCache& cache,
                   Gpt2Activations& act, const int32_t* tokens, int T, bool all_logits, float* logits);
 
-// One decode step of N caches at once: tokens (N, host) at each cache's
-// n_past, stacked into one pass over the weights; row i attends over cache
-// i under its own policy with items[i].act's step scratch. logits (N, V),
-// host. Row i's logits are bit for bit those gpt2_forward gives for the same
-// token on that cache alone (every kernel computes a row the same way
+// One pass for N caches at once: cache i takes items[i].n_tokens tokens at
+// its n_past (a decode step: one each; prefill: a chunk each), all of them
+// stacked into one pass over the weights. tokens (sum of n_tokens, host):
+// the chunks one after another. Each cache's rows attend over that cache
+// under its own policy with items[i].act's scratch, so n_tokens must not
+// exceed items[i].act->max_tokens. logits (N, V), host: the logits after
+// each cache's last token, bit for bit those gpt2_forward gives for the
+// same chunk on that cache alone (every kernel computes a row the same way
 // whatever rows it runs beside).
 struct Gpt2BatchItem {
   KvCache* cache;
-  Gpt2Activations* act;  // the session's own: sel_logits, attention, scratch
+  Gpt2Activations* act;  // the session's own: sel_logits, attention, scratch, chunk scores
+  int n_tokens = 1;
 };
 
-void gpt2_decode_batch(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights,
-                       std::span<const Gpt2BatchItem> items, Gpt2Activations& act, const int32_t* tokens,
-                       float* logits);
+void gpt2_forward_batch(Backend& backend, const ModelConfig& config, const Gpt2Tensors& weights,
+                        std::span<const Gpt2BatchItem> items, Gpt2Activations& act, const int32_t* tokens,
+                        float* logits);
 
 }  // namespace selattn

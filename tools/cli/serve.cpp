@@ -144,7 +144,9 @@ class Server {
   static ServeLimits limits_of(const ServeArgs& a, const Model& model) {
     if (a.parallel < 1 || a.parallel > 256) throw Error("--parallel: expected 1..256, found " + std::to_string(a.parallel));
     if (a.max_queue < 0) throw Error("--max-queue: expected >= 0");
-    if (a.prefill_chunk < 1) throw Error("--prefill-chunk: expected >= 1");
+    if (a.prefill_chunk < 1 || a.prefill_chunk > 8192) {
+      throw Error("--prefill-chunk: expected 1..8192, found " + std::to_string(a.prefill_chunk));
+    }
     if (a.timeout <= 0) throw Error("--timeout: expected seconds > 0");
     if (a.max_body_mib <= 0) throw Error("--max-body: expected MiB > 0");
     if (a.max_tokens < 0) throw Error("--max-tokens: expected >= 0");
@@ -333,7 +335,7 @@ Runner add_serve(CLI::App& app) {
   cmd->add_option("--parallel", a->parallel, "Requests decoding at once, in one batch")->capture_default_str();
   cmd->add_option("--max-queue", a->max_queue, "Requests waiting for a slot before new ones get 503")
       ->capture_default_str();
-  cmd->add_option("--prefill-chunk", a->prefill_chunk, "Prompt tokens fed per step between decode steps")
+  cmd->add_option("--prefill-chunk", a->prefill_chunk, "Prompt tokens fed per step, all prompts together, beside the decode tokens")
       ->capture_default_str();
   cmd->add_option("-c,--ctx-size", a->ctx, "Positions per request (default: the model's n_positions)");
   cmd->add_option("--max-tokens", a->max_tokens, "Most tokens a request may generate (default: the context)");

@@ -17,7 +17,7 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, Tokenizer tokenizer, Se
       tokenizer_(std::move(tokenizer)),
       limits_(limits),
       n_ctx_(limits.n_ctx > 0 ? limits.n_ctx : model_->config().n_positions),
-      batch_(model_, limits.parallel) {
+      batch_(model_, limits.parallel, limits.parallel + limits.prefill_chunk) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -164,34 +164,12 @@ void Scheduler::finish(Running& r, const std::string& error) {
   job.cv.notify_all();
 }
 
-void Scheduler::prefill_one() {
-  for (Running& r : running_) {
-    if (r.generator || r.session == nullptr) continue;
-    if (r.job->cancelled) {
-      finish(r);
-      continue;
-    }
-    const std::vector<int32_t>& p = r.job->spec.prompt;
-    const std::size_t n = std::min<std::size_t>(limits_.prefill_chunk, p.size() - r.fed);
-    try {
-      r.session->append(std::span<const int32_t>(p).subspan(r.fed, n));
-      r.fed += n;
-      if (r.fed == p.size()) r.generator.emplace(*r.session, tokenizer_, r.job->spec.generate, p);
-    } catch (const Error& e) {
-      finish(r, e.what());
-    }
-    return;  // one chunk a step
-  }
-}
-
-void Scheduler::decode_step() {
-  std::vector<Session*>& sessions = step_sessions_;
-  std::vector<int32_t>& tokens = step_tokens_;
-  std::vector<Running*>& rows = step_rows_;
-  sessions.clear();
-  tokens.clear();
+void Scheduler::step() {
+  std::vector<StepRow>& rows = step_rows_;
   rows.clear();
   const auto now = Clock::now();
+  int decoding = 0;
+  // One token for every request that is generating.
   for (Running& r : running_) {
     if (!r.generator || r.session == nullptr) continue;
     if (r.job->cancelled) r.generator->stop(StopReason::kCancelled);
@@ -204,22 +182,53 @@ void Scheduler::decode_step() {
       finish(r);
       continue;
     }
-    sessions.push_back(r.session.get());
-    tokens.push_back(*t);
-    rows.push_back(&r);
+    rows.push_back(StepRow{&r, *t, {}});
+    ++decoding;
   }
-  if (sessions.empty()) return;
+  // Then chunks of the prompts not yet in, first come first, up to
+  // prefill_chunk tokens in all.
+  int room = limits_.prefill_chunk;
+  for (Running& r : running_) {
+    if (room == 0) break;
+    if (r.generator || r.session == nullptr) continue;
+    if (r.job->cancelled) {
+      finish(r);
+      continue;
+    }
+    const std::vector<int32_t>& p = r.job->spec.prompt;
+    const std::size_t n = std::min<std::size_t>(room, p.size() - r.fed);
+    rows.push_back(StepRow{&r, 0, std::span<const int32_t>(p).subspan(r.fed, n)});
+    room -= static_cast<int>(n);
+  }
+  if (rows.empty()) return;
+  std::vector<Session*>& sessions = step_sessions_;
+  std::vector<std::span<const int32_t>>& chunks = step_chunks_;
+  sessions.clear();
+  chunks.clear();
+  for (StepRow& row : rows) {  // rows is complete: spans into it stay put
+    sessions.push_back(row.r->session.get());
+    chunks.push_back(row.chunk.empty() ? std::span<const int32_t>(&row.token, 1) : row.chunk);
+  }
   try {
-    batch_.decode(sessions, tokens);
+    batch_.append(sessions, chunks);
   } catch (const Error& e) {
-    for (Running* r : rows) finish(*r, e.what());
+    for (StepRow& row : rows) finish(*row.r, e.what());
     return;
   }
-  for (std::size_t i = 0; i < rows.size(); ++i) publish(*rows[i], rows[i]->generator->accept(tokens[i]));
+  for (StepRow& row : rows) {
+    Running& r = *row.r;
+    if (row.chunk.empty()) {
+      publish(r, r.generator->accept(row.token));
+      continue;
+    }
+    r.fed += row.chunk.size();
+    if (r.fed == r.job->spec.prompt.size()) r.generator.emplace(*r.session, tokenizer_, r.job->spec.generate, r.job->spec.prompt);
+  }
+  if (decoding == 0) return;
   std::lock_guard<std::mutex> lock(mutex_);
   metrics_.steps++;
-  metrics_.batched_tokens += static_cast<int64_t>(tokens.size());
-  recent_tokens_.emplace_back(Clock::now(), static_cast<int>(tokens.size()));
+  metrics_.batched_tokens += decoding;
+  recent_tokens_.emplace_back(Clock::now(), decoding);
 }
 
 void Scheduler::loop() {
@@ -233,8 +242,7 @@ void Scheduler::loop() {
         continue;
       }
     }
-    prefill_one();
-    decode_step();
+    step();
     // Drop what has finished, and publish the live sessions' KV figures when
     // the set of requests changed or every 100 ms (not on every step).
     std::lock_guard<std::mutex> lock(mutex_);

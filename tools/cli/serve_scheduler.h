@@ -1,8 +1,10 @@
 // The server's scheduler: one thread that runs every request, continuously
 // batched. Each step it admits queued requests while their KV pages fit,
-// feeds one chunk of one prompt, and decodes one token for every request
-// that is generating, all of them in one pass over the weights
-// (DecodeBatch). HTTP threads only queue jobs and read their output.
+// then in one pass over the weights (DecodeBatch::append) decodes one token
+// for every request that is generating and feeds chunks of the prompts not
+// yet in, up to prefill_chunk prompt tokens in all, so many prompts arriving
+// together share their passes and running streams keep flowing. HTTP
+// threads only queue jobs and read their output.
 #pragma once
 
 #include <atomic>
@@ -12,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,7 +26,7 @@ namespace selattn::cli {
 struct ServeLimits {
   int parallel = 16;           // requests decoding at once (the batch)
   int max_queue = 64;          // requests waiting for a slot before new ones get 503
-  int prefill_chunk = 128;     // prompt tokens fed per step, so running streams keep flowing
+  int prefill_chunk = 128;     // prompt tokens fed per step (all prompts together), so running streams keep flowing
   int n_ctx = 0;               // positions per request (0: the model's n_positions)
   double timeout_s = 600;      // a request running longer is stopped (finish_reason "length")
 };
@@ -109,8 +112,7 @@ class Scheduler {
   void loop();
   bool admit();                         // under mutex_: queued -> running while their pages fit
   std::size_t pages_for(const JobSpec& spec) const;  // pages a job may ever hold
-  void prefill_one();                   // one chunk of the first prompt not yet in
-  void decode_step();                   // one token for every generating job
+  void step();                          // one pass: a token for every generating job, chunks of prompts
   void finish(Running& r, const std::string& error = {});
   void publish(Running& r, const std::string& text);
 
@@ -119,10 +121,15 @@ class Scheduler {
   ServeLimits limits_;
   int n_ctx_;
   DecodeBatch batch_;
-  // One decode step's rows, reused from step to step (no allocation per step).
+  // One step's rows, reused from step to step (no allocation per step).
+  struct StepRow {
+    Running* r;
+    int32_t token;                   // a generating job's next token
+    std::span<const int32_t> chunk;  // or a chunk of its prompt
+  };
+  std::vector<StepRow> step_rows_;
   std::vector<Session*> step_sessions_;
-  std::vector<int32_t> step_tokens_;
-  std::vector<Running*> step_rows_;
+  std::vector<std::span<const int32_t>> step_chunks_;
 
   mutable std::mutex mutex_;  // guards queue_, stopping_, metrics_, running_ metadata for metrics
   std::condition_variable wake_;
