@@ -70,8 +70,8 @@ void DecodeBatch::append(std::span<Session* const> sessions, std::span<const std
           chunks[i].size(), " tokens is more than its n_batch of ", s.act.max_tokens);
     total += chunks[i].size();
   }
-  check(total <= static_cast<std::size_t>(max_tokens()), "DecodeBatch: ", total, " tokens in one pass, more than max_tokens ",
-        max_tokens());
+  check(total <= static_cast<std::size_t>(max_tokens()), "DecodeBatch: ", total,
+        " tokens in one pass, more than max_tokens ", max_tokens());
   // The pages of the whole pass first: a refusal changes no session.
   int prepared = 0;
   try {

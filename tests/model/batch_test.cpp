@@ -86,7 +86,9 @@ TEST(DecodeBatch, ChunksOfManySessionsInOnePassEqualEachAlone) {
     DecodeBatch batch(model, static_cast<int>(setups.size()), 24);
     EXPECT_EQ(batch.max_tokens(), 24);
     std::vector<std::vector<int32_t>> prompts;
-    for (std::size_t i = 0; i < setups.size(); ++i) prompts.push_back(prompt_of(setups[i].prompt_len, V, 9 + static_cast<int>(i)));
+    for (std::size_t i = 0; i < setups.size(); ++i) {
+      prompts.push_back(prompt_of(setups[i].prompt_len, V, 9 + static_cast<int>(i)));
+    }
     std::vector<std::size_t> fed(setups.size(), 0);
     for (int step = 0; step < 40; ++step) {
       // Up to 8 tokens of each prompt not yet in, 24 in all; one token for the rest.
@@ -96,7 +98,8 @@ TEST(DecodeBatch, ChunksOfManySessionsInOnePassEqualEachAlone) {
       for (std::size_t i = 0; i < setups.size(); ++i) {
         std::vector<int32_t> c;
         if (fed[i] < prompts[i].size()) {
-          const std::size_t n = std::min<std::size_t>({8, prompts[i].size() - fed[i], static_cast<std::size_t>(24 - total - 4)});
+          const std::size_t n =
+              std::min<std::size_t>({8, prompts[i].size() - fed[i], static_cast<std::size_t>(24 - total - 4)});
           if (n == 0) continue;
           c.assign(prompts[i].begin() + fed[i], prompts[i].begin() + fed[i] + n);
           fed[i] += n;

@@ -335,7 +335,8 @@ Runner add_serve(CLI::App& app) {
   cmd->add_option("--parallel", a->parallel, "Requests decoding at once, in one batch")->capture_default_str();
   cmd->add_option("--max-queue", a->max_queue, "Requests waiting for a slot before new ones get 503")
       ->capture_default_str();
-  cmd->add_option("--prefill-chunk", a->prefill_chunk, "Prompt tokens fed per step, all prompts together, beside the decode tokens")
+  cmd->add_option("--prefill-chunk", a->prefill_chunk,
+                  "Prompt tokens fed per step, all prompts together, beside the decode tokens")
       ->capture_default_str();
   cmd->add_option("-c,--ctx-size", a->ctx, "Positions per request (default: the model's n_positions)");
   cmd->add_option("--max-tokens", a->max_tokens, "Most tokens a request may generate (default: the context)");

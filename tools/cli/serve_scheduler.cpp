@@ -222,7 +222,8 @@ void Scheduler::step() {
       continue;
     }
     r.fed += row.chunk.size();
-    if (r.fed == r.job->spec.prompt.size()) r.generator.emplace(*r.session, tokenizer_, r.job->spec.generate, r.job->spec.prompt);
+    const JobSpec& spec = r.job->spec;
+    if (r.fed == spec.prompt.size()) r.generator.emplace(*r.session, tokenizer_, spec.generate, spec.prompt);
   }
   if (decoding == 0) return;
   std::lock_guard<std::mutex> lock(mutex_);
