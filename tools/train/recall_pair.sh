@@ -11,6 +11,9 @@
 # Phase c: the same data in another order, the loss of each value after ' ?' weighed
 #          20 times (T=1024, 256 steps).
 # Phase d: 1024-2047-token sequences, the values weighed 20 times (T=2048, 96 steps).
+# Phase e: 3,000 fresh 1024-2047-token windows, the values weighed 20 times
+#          (T=2048, 384 steps, lr 5e-4 -> 5e-5).
+# Phase f: 3,600 more fresh windows, the same settings (T=2048, 448 steps).
 # Each phase starts from the one before; every run checkpoints every 10 steps and a
 # rerun picks up where it stopped (--stop-step makes a finished phase a no-op).
 # Progress: tools/train/runs/<run>/train.log. Environment: THREADS (default 2).
@@ -34,6 +37,12 @@ TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4
 [ -e $C/recall-letter-2048.bin ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter \
   --out $C/recall-letter-2048.bin --seq-len 2048 --windows 1100 \
   --recall-frac 0.9 --min-tokens 1024 --p-assign 0.3 --p-query 0.25 --keys 12 --seed 19
+[ -e $C/recall-letter-2048b.bin ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter \
+  --out $C/recall-letter-2048b.bin --seq-len 2048 --windows 3000 \
+  --recall-frac 0.9 --min-tokens 1024 --p-assign 0.3 --p-query 0.25 --keys 12 --seed 23
+[ -e $C/recall-letter-2048c.bin ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter \
+  --out $C/recall-letter-2048c.bin --seq-len 2048 --windows 3600 \
+  --recall-frac 0.9 --min-tokens 1024 --p-assign 0.3 --p-query 0.25 --keys 12 --seed 29
 
 ALL=(--mem-eps 0.05 --eval-every 1000 --ckpt-every 10 --threads "$THREADS")
 A=(--train-bin $C/recall-letter-256.bin --tokens 6291456 --seq-len 256 --batch 64 --micro-batch 16
@@ -45,8 +54,10 @@ Q=$(python3 -c "import sys; sys.path.insert(0, 'tools/train'); from make_recall 
 ids = load_tokenizer('$TOK').encode(' K ?').ids; assert len(ids) == 2, ids; print(ids[1])")
 P=(--answer-after "$Q" --train-bin $C/recall-letter-1024.bin --data-seed 2 --answer-weight 20 --tokens 4194304 --seq-len 1024
    --batch 16 --micro-batch 4 --lr 1e-3 --min-lr 1e-4 --warmup 10)
-D=(--answer-after "$Q" --train-bin $C/recall-letter-2048.bin --answer-weight 20 --tokens 1572864 --seq-len 2048
-   --batch 8 --micro-batch 2 --lr 5e-4 --min-lr 5e-5 --warmup 5)
+LONG=(--answer-after "$Q" --answer-weight 20 --seq-len 2048 --batch 8 --micro-batch 2 --lr 5e-4 --min-lr 5e-5 --warmup 5)
+D=("${LONG[@]}" --train-bin $C/recall-letter-2048.bin --tokens 1572864)
+E=("${LONG[@]}" --train-bin $C/recall-letter-2048b.bin --tokens 6291456)
+F=("${LONG[@]}" --train-bin $C/recall-letter-2048c.bin --tokens 7340032)
 
 train() {  # out flags...
   local out=$1; shift
@@ -62,7 +73,9 @@ for v in sa base; do
   train $R/probe-letter-$v "${A[@]}" "${SA[@]}" --init-from models/selattn-4l256-$v
   train $R/letter-$v "${B[@]}" "${SA[@]}" --init-from $R/probe-letter-$v/ckpt.pt
   train $R/letter2-$v "${P[@]}" "${SA[@]}" --init-from $R/letter-$v/ckpt.pt
-  train $R/$NAME-$v "${D[@]}" "${SA[@]}" --init-from $R/letter2-$v/ckpt.pt
+  train $R/letter2048-$v "${D[@]}" "${SA[@]}" --init-from $R/letter2-$v/ckpt.pt
+  train $R/letter2048e-$v "${E[@]}" "${SA[@]}" --init-from $R/letter2048-$v/ckpt.pt
+  train $R/$NAME-$v "${F[@]}" "${SA[@]}" --init-from $R/letter2048e-$v/ckpt.pt
 done
 for v in sa base; do
   python3 tools/train/export.py --ckpt $R/$NAME-$v/ckpt.pt --out models/$NAME-$v
