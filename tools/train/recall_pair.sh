@@ -28,21 +28,17 @@ TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4
 [ -e "$TCMALLOC" ] && export LD_PRELOAD=$TCMALLOC
 [ -e $C/train.bin ] || { echo "no corpus: run bash tools/train/build_corpus.sh first"; exit 1; }
 
-[ -e $C/recall-letter-256.bin ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter \
-  --out $C/recall-letter-256.bin --seq-len 256 --windows 24700 \
-  --recall-frac 0.9 --min-tokens 128 --p-assign 0.4 --p-query 0.4 --keys 8 --seed 13
-[ -e $C/recall-letter-1024.bin ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter \
-  --out $C/recall-letter-1024.bin --seq-len 1024 --windows 7000 \
-  --recall-frac 0.9 --min-tokens 384 --p-assign 0.3 --p-query 0.25 --keys 12 --seed 17
-[ -e $C/recall-letter-2048.bin ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter \
-  --out $C/recall-letter-2048.bin --seq-len 2048 --windows 1100 \
-  --recall-frac 0.9 --min-tokens 1024 --p-assign 0.3 --p-query 0.25 --keys 12 --seed 19
-[ -e $C/recall-letter-2048b.bin ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter \
-  --out $C/recall-letter-2048b.bin --seq-len 2048 --windows 3000 \
-  --recall-frac 0.9 --min-tokens 1024 --p-assign 0.3 --p-query 0.25 --keys 12 --seed 23
-[ -e $C/recall-letter-2048c.bin ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter \
-  --out $C/recall-letter-2048c.bin --seq-len 2048 --windows 3600 \
-  --recall-frac 0.9 --min-tokens 1024 --p-assign 0.3 --p-query 0.25 --keys 12 --seed 29
+mix() {  # file seq-len windows min-tokens seed [generator flags...]: 90 % recall windows, made once
+  local out=$C/$1 seq=$2 windows=$3 min=$4 seed=$5; shift 5
+  [ -e "$out" ] || python3 tools/train/make_mix.py --tokenizer $TOK --names letter --out "$out" \
+    --seq-len "$seq" --windows "$windows" --recall-frac 0.9 --min-tokens "$min" --seed "$seed" "$@"
+}
+LONG_MIX=(--p-assign 0.3 --p-query 0.25 --keys 12)
+mix recall-letter-256.bin 256 24700 128 13 --p-assign 0.4 --p-query 0.4 --keys 8
+mix recall-letter-1024.bin 1024 7000 384 17 "${LONG_MIX[@]}"
+mix recall-letter-2048.bin 2048 1100 1024 19 "${LONG_MIX[@]}"
+mix recall-letter-2048b.bin 2048 3000 1024 23 "${LONG_MIX[@]}"
+mix recall-letter-2048c.bin 2048 3600 1024 29 "${LONG_MIX[@]}"
 
 ALL=(--mem-eps 0.05 --eval-every 1000 --ckpt-every 10 --threads "$THREADS")
 A=(--train-bin $C/recall-letter-256.bin --tokens 6291456 --seq-len 256 --batch 64 --micro-batch 16
