@@ -88,4 +88,7 @@ inline std::string test_data_dir() {
 
 inline std::string model_dir(const std::string& name) { return test_data_dir() + "/models/" + name; }
 
+// A file the repository ships (models/, models/data/), found from tests/data.
+inline std::string repo_path(const std::string& rel) { return test_data_dir() + "/../../" + rel; }
+
 }  // namespace selattn::test

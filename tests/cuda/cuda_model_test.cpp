@@ -120,11 +120,11 @@ INSTANTIATE_TEST_SUITE_P(PoliciesAndPages, CudaEviction,
 
 TEST(CudaModel, BundledPerplexityMatchesTheCpuAtEveryPolicy) {
   SKIP_WITHOUT_GPU();
-  const std::string dir = test_data_dir() + "/../../models/selattn-4l256-sa";
+  const std::string dir = repo_path("models/selattn-4l256-sa");
   auto cpu = load_on(Device::kCpu, dir);
   auto gpu = load_on(Device::kCuda, dir);
   const Tokenizer tok = Tokenizer::load(dir);
-  std::ifstream in(test_data_dir() + "/../../models/data/validation.txt");
+  std::ifstream in(repo_path("models/data/validation.txt"));
   std::stringstream text;
   text << in.rdbuf();
   std::vector<int32_t> tokens = tok.encode(text.str(), true);

@@ -97,10 +97,10 @@ TEST(Recall, EvictionPoliciesRunAndReportTheirMemory) {
 // eviction at 32 slots per layer keeps that, and h2o and streaming at the same
 // budget lose more. The first 25 held-out 512-token sequences keep it quick.
 TEST(Recall, TheShippedSelectiveModelKeepsItsRecallUnderEviction) {
-  const std::string dir = test_data_dir() + "/../../models/selattn-4l256-recall-sa";
+  const std::string dir = repo_path("models/selattn-4l256-recall-sa");
   auto model = Model::load(dir);
   const Tokenizer tok = Tokenizer::load(dir);
-  auto items = read_recall_jsonl(test_data_dir() + "/../../models/data/recall-512.jsonl");
+  auto items = read_recall_jsonl(repo_path("models/data/recall-512.jsonl"));
   ASSERT_GE(items.size(), 25u);
   items.resize(25);
   const RecallResult full = evaluate_recall(model, tok, items);
